@@ -1,0 +1,309 @@
+"""Find source files, tell PDFs from web pages by content, parse them in parallel.
+
+Bad input is the normal case here (failed downloads saved as .pdf, encrypted or scanned
+PDFs, truncated files), so every failure becomes a `ParseError(path, reason)` with a
+one-line reason, and one bad file never stops the others. Parsing runs in worker
+processes so that a file that hangs a parser, eats memory or crashes it costs only
+that file.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+from .documents import Document, ParseError
+from .errors import GtindexError
+from .html_parser import HTML_TAG, parse_html
+
+SOURCE_SUFFIXES = {".pdf", ".html", ".htm"}
+PDF_MAGIC = b"%PDF-"
+PDF_MAGIC_WINDOW = 1024  # PDF readers accept the header anywhere in the first KiB
+HTML_SNIFF_BYTES = 8192
+MAX_REASON_CHARS = 160
+
+ParseResult = tuple[Path, Document | ParseError]
+
+
+# ----------------------------------------------------------------------------- discovery
+
+
+def discover(sources: Iterable[Path | str]) -> list[Path]:
+    """Source files under `sources` (files or folders, recursive), sorted and deduplicated.
+
+    Inside folders only .pdf/.html/.htm files are kept and hidden files and folders are
+    skipped; a file named explicitly is always kept (its content decides what it is).
+    """
+    found: dict[Path, Path] = {}
+    for source in sources:
+        path = Path(source)
+        if not path.exists():
+            raise GtindexError(f"{path}: no such file or folder")
+        files = [path] if not path.is_dir() else _files_in_folder(path)
+        for file in files:
+            found.setdefault(file.resolve(), file)
+    return sorted(found.values())
+
+
+def _files_in_folder(folder: Path) -> Iterator[Path]:
+    for parent, dirnames, filenames in os.walk(folder):
+        dirnames[:] = [name for name in dirnames if not name.startswith(".")]
+        for name in filenames:
+            if not name.startswith(".") and Path(name).suffix.lower() in SOURCE_SUFFIXES:
+                yield Path(parent) / name
+
+
+# ----------------------------------------------------------------------------- one file
+
+
+def sniff(path: Path | str) -> str:
+    """"pdf" or "html", decided by the bytes, not the file name; ParseError otherwise."""
+    with open(path, "rb") as handle:
+        head = handle.read(HTML_SNIFF_BYTES)
+    if not head:
+        raise ParseError(str(path), "empty file")
+    if PDF_MAGIC in head[:PDF_MAGIC_WINDOW]:
+        return "pdf"
+    if _looks_like_html(head):
+        return "html"
+    raise ParseError(str(path), _unknown_content_reason(Path(path)))
+
+
+def _looks_like_html(head: bytes) -> bool:
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = head.decode("utf-16", errors="ignore")
+    elif b"\x00" in head:
+        return False
+    else:
+        text = head.decode("latin-1")
+    return HTML_TAG.search(text) is not None
+
+
+def _unknown_content_reason(path: Path) -> str:
+    if path.suffix.lower() == ".pdf":
+        return "not a PDF: no %PDF- header (damaged or another file type); download it again"
+    return "not a PDF or HTML page: unrecognised content"
+
+
+def parse_file(path: Path | str) -> Document:
+    """Parse one PDF or web page; every failure is a ParseError with a one-line reason."""
+    path = Path(path)
+    try:
+        if not path.is_file():
+            raise ParseError(str(path), "not a regular file")
+        if path.stat().st_size == 0:
+            raise ParseError(str(path), "empty file")
+        kind = sniff(path)
+        if kind == "html" and path.suffix.lower() == ".pdf":
+            raise ParseError(str(path), "not a PDF: looks like HTML; the download probably failed")
+        if kind == "pdf":
+            from .pdf_parser import parse_pdf  # lazy: pdfplumber is only needed for PDFs
+
+            return parse_pdf(path)
+        return parse_html(path)
+    except (ParseError, MemoryError, KeyboardInterrupt):
+        raise
+    except OSError as exc:
+        raise ParseError(str(path), f"could not read: {exc.strerror or exc}") from exc
+    except Exception as exc:  # parser libraries raise anything on malformed input
+        raise ParseError(str(path), f"could not parse: {type(exc).__name__}: {_short(exc)}") from exc
+
+
+def _short(exc: BaseException) -> str:
+    message = " ".join(str(exc).split()) or "no details"
+    return message if len(message) <= MAX_REASON_CHARS else message[: MAX_REASON_CHARS - 1] + "…"
+
+
+# ----------------------------------------------------------------------------- many files
+
+
+def parse_many(
+    paths: Iterable[Path | str],
+    workers: int | None = None,
+    timeout_s: float = 120,
+    max_memory_mb: int = 2048,
+    on_result: Callable[[Path, Document | ParseError], None] | None = None,
+) -> Iterator[ParseResult]:
+    """Parse files in worker processes; yield (path, Document or ParseError) as each finishes.
+
+    Results come in completion order (callers sort). A file running longer than
+    `timeout_s` or needing more than `max_memory_mb` (address space beyond the worker's
+    start-up size) becomes a ParseError and its worker is replaced; so does a worker crash.
+    """
+    pending = deque(Path(p) for p in paths)
+    if not pending:
+        return
+    pool_size = max(1, min(workers or os.cpu_count() or 1, len(pending)))
+    limits = _Limits(timeout_s=timeout_s, max_memory_mb=max_memory_mb)
+    pool: list[_Worker] = []
+    try:
+        pool = [_Worker.start(limits) for _ in range(pool_size)]
+        while pending or any(worker.job for worker in pool):
+            for worker in pool:
+                if worker.job is None and pending:
+                    worker.assign(pending.popleft(), limits.timeout_s)
+            for path, result, worker in _collect(pool, limits):
+                if not worker.alive and pending:
+                    pool[pool.index(worker)] = _Worker.start(limits)
+                if on_result is not None:
+                    on_result(path, result)
+                yield path, result
+            pool = [worker for worker in pool if worker.alive]
+    finally:
+        for worker in pool:
+            worker.stop()
+
+
+@dataclass(frozen=True)
+class _Limits:
+    timeout_s: float
+    max_memory_mb: int
+
+
+@dataclass
+class _Worker:
+    """One long-lived parsing process fed one path at a time over a pipe."""
+
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
+    job: Path | None = None
+    deadline: float = 0.0
+    alive: bool = True
+
+    @classmethod
+    def start(cls, limits: _Limits) -> _Worker:
+        parent_end, child_end = _CONTEXT.Pipe()
+        process = _CONTEXT.Process(
+            target=_worker_main, args=(child_end, limits.max_memory_mb), daemon=True
+        )
+        process.start()
+        child_end.close()
+        return cls(process=process, conn=parent_end)
+
+    def assign(self, path: Path, timeout_s: float) -> None:
+        self.conn.send(str(path))
+        self.job = path
+        self.deadline = time.monotonic() + timeout_s
+
+    def finish(self) -> Path:
+        path, self.job = self.job, None
+        return path
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.join()
+        self.conn.close()
+        self.alive = False
+
+    def stop(self) -> None:
+        if self.alive:
+            try:
+                self.conn.send(None)
+            except OSError:
+                pass
+            self.process.join(timeout=1)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join()
+            self.conn.close()
+            self.alive = False
+
+
+def _collect(pool: list[_Worker], limits: _Limits) -> Iterator[tuple[Path, Document | ParseError, _Worker]]:
+    """Wait until a busy worker answers, dies or runs out of time; report each such job."""
+    busy = [worker for worker in pool if worker.job is not None]
+    next_deadline = min(worker.deadline for worker in busy)
+    handles = [worker.conn for worker in busy] + [worker.process.sentinel for worker in busy]
+    ready = set(wait(handles, timeout=max(0.0, next_deadline - time.monotonic())))
+    now = time.monotonic()
+    for worker in busy:
+        if worker.conn in ready or worker.process.sentinel in ready:
+            path = worker.finish()
+            yield path, _receive(worker, path, limits), worker
+        elif now >= worker.deadline:
+            worker.kill()
+            path = worker.finish()
+            yield path, ParseError(str(path), f"took longer than {limits.timeout_s:g}s; skipped"), worker
+
+
+def _receive(worker: _Worker, path: Path, limits: _Limits) -> Document | ParseError:
+    try:
+        status, payload = worker.conn.recv()
+    except (EOFError, OSError):  # died without answering
+        worker.process.join()
+        worker.alive = False
+        return ParseError(str(path), _crash_reason(worker.process.exitcode))
+    if status == _MEMORY:
+        worker.process.join()  # the worker exits after a MemoryError; its heap is suspect
+        worker.alive = False
+        return ParseError(str(path), f"needed more than {limits.max_memory_mb} MB; skipped")
+    if status == _ERROR:
+        return ParseError(str(path), payload)
+    return payload
+
+
+def _crash_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name
+        hint = " (out of memory?)" if name == "SIGKILL" else ""
+        return f"parser crashed: killed by {name}{hint}; skipped"
+    return f"parser crashed (exit code {exitcode}); skipped"
+
+
+# ----------------------------------------------------------------------------- worker side
+
+_OK, _ERROR, _MEMORY = "ok", "error", "memory"
+
+# forkserver: workers never inherit a parent's threads (torch, faiss), unlike fork.
+_CONTEXT = multiprocessing.get_context(
+    "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+)
+
+
+def _worker_main(conn: Connection, max_memory_mb: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _import_parsers()
+    _limit_memory(max_memory_mb)
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        try:
+            conn.send((_OK, parse_file(job)))
+        except ParseError as exc:
+            conn.send((_ERROR, exc.reason))
+        except MemoryError:
+            conn.send((_MEMORY, None))
+            return
+
+
+def _import_parsers() -> None:
+    """Import the PDF stack before the memory cap, so the cap measures parsing only."""
+    try:
+        from . import pdf_parser  # noqa: F401
+    except ImportError:
+        pass  # reported per file by parse_file
+
+
+def _limit_memory(max_memory_mb: int) -> None:
+    try:
+        import resource
+
+        with open("/proc/self/statm") as statm:
+            current = int(statm.read().split()[0]) * resource.getpagesize()
+        _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        limit = current + max_memory_mb * 1024 * 1024
+        if hard != resource.RLIM_INFINITY:
+            limit = min(limit, hard)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    except (ImportError, OSError, ValueError):
+        pass  # no /proc or no RLIMIT_AS (macOS, Windows): only the time limit applies
