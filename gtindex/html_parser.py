@@ -292,34 +292,37 @@ class _Extractor:
 
     def block(self, element: Tag) -> None:
         for child in element.children:
-            if isinstance(child, NavigableString):
-                self._text(child)
-            elif child.name in HEADINGS:
-                self.flush()
-                self.heading(child)
-            elif child.name == "br":  # a hard break directly in a block starts a new line
-                self.flush()
-            elif child.name == "table":
-                self.flush()
-                self.table(child)
-            elif child.name in BLOCKS:
-                self.flush()
-                self.block(child)
-                self.flush()
-            else:
-                self.inline(child)
+            self._visit(child, in_block=True)
 
     def inline(self, element: Tag) -> None:
         if element.name == "a":
             self._link(element)
-        if element.name == "br":
-            self.parts.append(" ")
-            return
         for child in element.children:
-            if isinstance(child, NavigableString):
-                self._text(child)
+            self._visit(child, in_block=False)
+
+    def _visit(self, node, in_block: bool) -> None:
+        if isinstance(node, NavigableString):
+            if not isinstance(node, PreformattedString):  # doctype, CDATA, processing instr.
+                self.parts.append(str(node))
+        elif node.name in HEADINGS:
+            self.flush()
+            self.heading(node)
+        elif node.name == "br":
+            # a hard break directly in a block starts a new line ("<p>Intro:<br>• item");
+            # inside inline markup ("<a>Gene Therapy<br>Newsletter</a>") it is a space
+            if in_block:
+                self.flush()
             else:
-                self.inline(child)
+                self.parts.append(" ")
+        elif node.name == "table":
+            self.flush()
+            self.table(node)
+        elif node.name in BLOCKS:  # also inside inline markup left open by sloppy pages
+            self.flush()
+            self.block(node)
+            self.flush()
+        else:
+            self.inline(node)
 
     def heading(self, element: Tag) -> None:
         text = collapse(element.get_text(" "))
@@ -359,10 +362,6 @@ class _Extractor:
         self.parts.clear()
         if text:
             self._emit(text, KIND_BODY)
-
-    def _text(self, string: NavigableString) -> None:
-        if not isinstance(string, PreformattedString):  # skips doctype, CDATA, processing instr.
-            self.parts.append(str(string))
 
     def _emit(self, text: str, kind: str) -> None:
         number = len(self.lines) + 1
