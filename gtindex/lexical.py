@@ -1,0 +1,92 @@
+"""Lexical retrieval: SQLite FTS5 (porter + unicode61) with bm25 ranking.
+
+User text never reaches FTS5 syntax raw. The query is cut into the same alphanumeric
+tokens the unicode61 tokenizer produces, and every token is emitted inside double quotes,
+so `"`, `*`, `:`, `-`, parentheses, NEAR, AND/OR/NOT are just text. A whitespace-separated
+chunk that the tokenizer splits into several tokens ("314.101(d)(5)", "Q9(R1)", "50.53",
+"end-of-phase") becomes a phrase, so a section number matches as a sequence rather than
+as scattered digits. Everything else is ORed and ranked by bm25.
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+
+# unicode61 splits on everything that is not a letter, digit or mark.
+_TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
+
+# Function words carry no evidence in an OR query and make every passage match.
+STOPWORDS = frozenset(
+    """a about above after again against all am an and any are as at be because been before
+    being below between both but by can could did do does doing down during each few for from
+    further had has have having he her here hers herself him himself his how i if in into is it
+    its itself just me more most my myself no nor not now of off on once only or other our ours
+    ourselves out over own same she should so some such than that the their theirs them
+    themselves then there these they this those through to too under until up very was we were
+    what when where which while who whom why will with would you your yours yourself
+    yourselves may must shall might also""".split()
+)
+
+# bm25 column weights: a hit in the section path counts for more than one in the body.
+SECTION_WEIGHT = 2.0
+TEXT_WEIGHT = 1.0
+
+
+@dataclass(frozen=True)
+class LexicalQuery:
+    terms: tuple[str, ...]  # single tokens, lower-case, stopwords removed
+    phrases: tuple[tuple[str, ...], ...]  # multi-token chunks ("314 101 d 5")
+
+    @property
+    def empty(self) -> bool:
+        return not self.terms and not self.phrases
+
+    def to_fts(self) -> str:
+        """The FTS5 MATCH expression; every token quoted, so nothing is syntax."""
+        parts = [f'"{term}"' for term in self.terms]
+        parts += ['"' + " ".join(phrase) + '"' for phrase in self.phrases]
+        return " OR ".join(parts)
+
+    @property
+    def words(self) -> set[str]:
+        """All query tokens (for highlighting and overlap scoring)."""
+        return set(self.terms) | {token for phrase in self.phrases for token in phrase}
+
+
+def tokenize(text: str) -> list[str]:
+    return [token.lower() for token in _TOKEN.findall(text)]
+
+
+def build_query(text: str) -> LexicalQuery:
+    terms: list[str] = []
+    phrases: list[tuple[str, ...]] = []
+    for chunk in text.split():
+        tokens = tokenize(chunk)
+        if len(tokens) > 1:
+            phrases.append(tuple(tokens))
+        elif tokens and tokens[0] not in STOPWORDS:
+            terms.append(tokens[0])
+    return LexicalQuery(tuple(dict.fromkeys(terms)), tuple(dict.fromkeys(phrases)))
+
+
+def search(
+    conn: sqlite3.Connection, query: LexicalQuery, limit: int, doc_ids: list[int] | None = None
+) -> list[tuple[int, float]]:
+    """(passage_id, bm25 score — higher is better) for the best `limit` passages."""
+    if query.empty:
+        return []
+    sql = (
+        "SELECT passages_fts.rowid, -bm25(passages_fts, ?, ?) AS score FROM passages_fts"
+        " JOIN passages ON passages.passage_id = passages_fts.rowid"
+        " WHERE passages_fts MATCH ?"
+    )
+    params: list = [SECTION_WEIGHT, TEXT_WEIGHT, query.to_fts()]
+    if doc_ids is not None:
+        if not doc_ids:
+            return []
+        sql += f" AND passages.doc_id IN ({','.join('?' * len(doc_ids))})"
+        params += doc_ids
+    sql += " ORDER BY score DESC LIMIT ?"
+    params.append(limit)
+    return [(row[0], float(row[1])) for row in conn.execute(sql, params)]

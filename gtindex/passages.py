@@ -1,0 +1,285 @@
+"""Document → passages (what is retrieved) and spans (what is cited).
+
+A *passage* is a window of consecutive lines inside ONE section of one document,
+sized for MiniLM (which truncates at 256 word pieces) and overlapping its neighbour by
+about half, so that an answer never falls on a window boundary. The section path is
+part of what is embedded and lexically indexed: "Safety Considerations" tells the model
+what the lines are about even when the lines themselves never say it.
+
+A *span* is one sentence (or bullet item, heading, footnote) mapped to the lines it
+occupies. Spans are embedded at build time so that search can cite the tightest run of
+lines inside a retrieved passage without running the model over candidate sentences.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from .documents import KIND_FOOTNOTE, KIND_HEADING, Document, Line
+
+# Word-piece budget for a passage's embed_text (section path + lines). MiniLM truncates at
+# 256 including [CLS]/[SEP]; the target leaves room so that a window ending on a long line
+# still fits, and the hard limit is never crossed unless a single line is longer.
+TARGET_TOKENS = 150
+MAX_TOKENS = 230
+# Spans longer than this many lines are cut into overlapping chunks: a citation should
+# point at 1-4 lines, and a five-line sentence is rarely all needed.
+MAX_SPAN_LINES = 4
+
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+
+@dataclass(frozen=True)
+class Passage:
+    doc: str
+    section: str
+    seq_start: int  # 0-based, inclusive, into Document.lines
+    seq_end: int
+    text: str  # the lines, joined by newlines
+    footnote: bool = False
+
+    @property
+    def embed_text(self) -> str:
+        """What is embedded and lexically indexed: the section path, then the lines."""
+        return f"{self.section}\n{self.text}" if self.section else self.text
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.embed_text)
+
+
+@dataclass(frozen=True)
+class Span:
+    doc: str
+    seq_start: int
+    seq_end: int
+    text: str  # the sentence itself (not the whole lines it touches)
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.text)
+
+
+def content_hash(text: str) -> str:
+    """Embeddings are cached under this key: equal text is never embedded twice."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- grouping
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Consecutive lines of one section (or one footnote) that passages may not leave."""
+
+    section: str
+    seqs: list[int]
+    footnote: bool
+
+
+def _blocks(document: Document) -> list[_Block]:
+    """Body/heading lines split where the section changes; each footnote its own block.
+
+    A heading whose own section differs from the lines after it (parsers may file a
+    heading under its parent) is moved into the block that follows it, so the heading
+    text is embedded with the content it introduces.
+    """
+    body: list[_Block] = []
+    footnotes: dict[tuple[int, int | None, str], list[int]] = {}
+    for seq, line in enumerate(document.lines):
+        if line.kind == KIND_FOOTNOTE:
+            key = (line.page, line.footnote, line.section)
+            footnotes.setdefault(key, []).append(seq)
+            continue
+        if body and body[-1].section == line.section:
+            body[-1].seqs.append(seq)
+        else:
+            body.append(_Block(line.section, [seq], footnote=False))
+    body = _attach_trailing_headings(body, document.lines)
+    notes = [_Block(section, seqs, footnote=True) for (_, _, section), seqs in footnotes.items()]
+    return body + notes
+
+
+def _attach_trailing_headings(blocks: list[_Block], lines: list[Line]) -> list[_Block]:
+    merged: list[_Block] = []
+    carry: list[int] = []
+    for block in blocks:
+        seqs = carry + block.seqs
+        carry = []
+        trailing = 0
+        while trailing < len(seqs) and lines[seqs[len(seqs) - 1 - trailing]].kind == KIND_HEADING:
+            trailing += 1
+        if trailing:
+            carry = seqs[len(seqs) - trailing :]
+            seqs = seqs[: len(seqs) - trailing]
+        if seqs:
+            merged.append(_Block(block.section, seqs, block.footnote))
+    if carry:  # headings at the very end of the document form their own block
+        merged.append(_Block(lines[carry[0]].section, carry, False))
+    return merged
+
+
+# --------------------------------------------------------------------------- passages
+
+
+def _default_counter() -> TokenCounter:
+    from .embedding import count_tokens
+
+    return count_tokens
+
+
+def make_passages(document: Document, count_tokens: TokenCounter | None = None) -> list[Passage]:
+    """Overlapping windows of whole lines inside one section, each under MAX_TOKENS word pieces."""
+    count = count_tokens or _default_counter()
+    passages: list[Passage] = []
+    for block in _blocks(document):
+        texts = [document.lines[seq].text for seq in block.seqs]
+        header = count([block.section])[0] if block.section else 0
+        sizes = count(texts)
+        for first, last in _windows(sizes, header):
+            seqs = block.seqs[first : last + 1]
+            passages.append(
+                Passage(
+                    doc=document.doc,
+                    section=block.section,
+                    seq_start=seqs[0],
+                    seq_end=seqs[-1],
+                    text="\n".join(document.lines[s].text for s in seqs),
+                    footnote=block.footnote,
+                )
+            )
+    return passages
+
+
+def _windows(sizes: list[int], header: int) -> Iterator[tuple[int, int]]:
+    """(first, last) index pairs of windows over lines with the given token sizes.
+
+    A window grows until it reaches TARGET_TOKENS (never past MAX_TOKENS); the next one
+    starts about half a window later, so every sentence up to half a window long lies
+    wholly inside some window. A window that would end where the previous one ended
+    (the next line is too long to join) adds nothing and is skipped.
+    """
+
+    def window_end(start: int) -> tuple[int, int]:
+        end, total = start, header + sizes[start]
+        while end + 1 < len(sizes) and total < TARGET_TOKENS and total + sizes[end + 1] <= MAX_TOKENS:
+            end += 1
+            total += sizes[end]
+        return end, total
+
+    start, previous_end = 0, -1
+    while start < len(sizes):
+        end, total = window_end(start)
+        if end <= previous_end:
+            start = previous_end + 1
+            continue
+        yield start, end
+        if end == len(sizes) - 1:
+            return
+        previous_end = end
+        # Advance by about half the window's body tokens, at least one line.
+        half = (total - header) / 2
+        step, covered = 0, 0
+        while start + step < end and covered + sizes[start + step] <= half:
+            covered += sizes[start + step]
+            step += 1
+        start += max(step, 1)
+
+
+# --------------------------------------------------------------------------- spans
+
+# A sentence ends at . ? ! (plus closing quotes/brackets) followed by a space and a
+# capital, digit, opening quote/bracket or bullet — unless the word before the period is
+# a known abbreviation ("e.g.", "U.S.", "Ref.", "No.").
+_SENTENCE_END = re.compile(r"[.?!][\"'”’)\]]*\s+(?=[A-Z0-9“\"'(\[•§])")
+_ABBREVIATIONS = {
+    "e.g", "i.e", "etc", "u.s", "no", "nos", "sec", "secs", "ref", "refs", "fig", "figs", "vs",
+    "dr", "mr", "ms", "al", "approx", "inc", "cf", "vol", "ch", "p", "pp", "para", "art", "st",
+    "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s.c",
+}
+# A line opening with a bullet or an enumerator starts a new span even without a period
+# before it (list items often end in ";" or nothing).
+_ITEM_START = re.compile(r"^\s*(?:[•▪◦●○■□\-–—*]\s|\(?(?:\d{1,3}|[a-zA-Z]|[ivxIVX]{2,4})[.)]\s)")
+
+
+def make_spans(document: Document) -> list[Span]:
+    """Sentences, list items, headings and footnotes, each mapped to its lines."""
+    spans: list[Span] = []
+    for block in _blocks(document):
+        for run in _runs(block, document.lines):
+            spans.extend(_sentence_spans(document, run))
+    return spans
+
+
+def _runs(block: _Block, lines: list[Line]) -> Iterator[list[int]]:
+    """Split a block at headings, list items and page-independent breaks into runs of prose."""
+    run: list[int] = []
+    for seq in block.seqs:
+        line = lines[seq]
+        starts_new = line.kind == KIND_HEADING or bool(_ITEM_START.match(line.text))
+        if run and (starts_new or lines[run[-1]].kind == KIND_HEADING):
+            yield run
+            run = []
+        run.append(seq)
+    if run:
+        yield run
+
+
+def _sentence_spans(document: Document, run: list[int]) -> Iterator[Span]:
+    lines = document.lines
+    # Join the run's lines with single spaces, remembering where each line starts.
+    offsets: list[int] = []
+    parts: list[str] = []
+    position = 0
+    for seq in run:
+        offsets.append(position)
+        text = lines[seq].text.strip()
+        parts.append(text)
+        position += len(text) + 1
+    joined = " ".join(parts)
+    for begin, end in _sentence_bounds(joined):
+        sentence = joined[begin:end].strip()
+        if not sentence:
+            continue
+        first = _line_at(offsets, begin + (len(joined[begin:end]) - len(joined[begin:end].lstrip())))
+        last = _line_at(offsets, end - 1 - (len(joined[begin:end]) - len(joined[begin:end].rstrip())))
+        yield from _chunk(document, run[first : last + 1], sentence)
+
+
+def _sentence_bounds(text: str) -> Iterator[tuple[int, int]]:
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        word = text[start : match.start()].rsplit(None, 1)[-1] if text[start : match.start()].strip() else ""
+        if text[match.start()] == "." and word.lower().rstrip(".").lstrip("(") in _ABBREVIATIONS:
+            continue
+        if text[match.start()] == "." and len(word) == 1 and word.isupper():
+            continue  # an initial ("J. Smith") or a list label ("A.")
+        yield start, match.end()
+        start = match.end()
+    if start < len(text):
+        yield start, len(text)
+
+
+def _line_at(offsets: list[int], position: int) -> int:
+    index = 0
+    for i, offset in enumerate(offsets):
+        if offset <= position:
+            index = i
+        else:
+            break
+    return index
+
+
+def _chunk(document: Document, seqs: list[int], sentence: str) -> Iterator[Span]:
+    if len(seqs) <= MAX_SPAN_LINES:
+        yield Span(document.doc, seqs[0], seqs[-1], sentence)
+        return
+    # A very long sentence: overlapping 3-line chunks, each embedded with its lines' text.
+    for i in range(0, len(seqs) - 1, 2):
+        part = seqs[i : i + 3]
+        text = " ".join(document.lines[s].text.strip() for s in part)
+        yield Span(document.doc, part[0], part[-1], text)
+        if i + 3 >= len(seqs):
+            break

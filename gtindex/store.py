@@ -1,0 +1,332 @@
+"""The index directory on disk: generations, manifest, SQLite schema, lock.
+
+Layout (see ARCHITECTURE.md; readable with sqlite3, faiss and json alone, no pickle):
+
+    DIR/CURRENT              name of the live generation (one line)
+    DIR/LOCK                 flock()ed by a writer
+    DIR/gen-NNNNNN/          manifest.json, index.sqlite, vectors.faiss, model/
+
+A writer builds a complete generation in `gen-new-XXXX`, fsyncs it, renames it to the
+next `gen-NNNNNN` and then replaces CURRENT atomically, so a reader sees the old or the
+new index, never a mix. The previous generation is kept (a reader may still hold it open
+and the next build reuses its parsed lines and embeddings); older ones are deleted.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .documents import Document, Line, Link
+from .errors import IndexError_
+
+INDEX_FORMAT = 1
+CURRENT_FILE = "CURRENT"
+LOCK_FILE = "LOCK"
+MANIFEST_FILE = "manifest.json"
+SQLITE_FILE = "index.sqlite"
+VECTORS_FILE = "vectors.faiss"
+MODEL_DIR = "model"
+GENERATION = re.compile(r"^gen-(\d{6})$")
+
+SCHEMA = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE documents(
+    doc_id INTEGER PRIMARY KEY,
+    doc TEXT NOT NULL UNIQUE,           -- file name used in citations (first of doc_names)
+    sha256 TEXT NOT NULL UNIQUE,        -- identical content under two names is indexed once
+    source_type TEXT NOT NULL,
+    title TEXT NOT NULL, status TEXT NOT NULL, date TEXT NOT NULL, year INTEGER,
+    center TEXT NOT NULL, pages INTEGER NOT NULL, line_kind TEXT NOT NULL,
+    parser_version TEXT NOT NULL, added_at TEXT NOT NULL
+);
+CREATE TABLE doc_names(name TEXT PRIMARY KEY, doc_id INTEGER NOT NULL REFERENCES documents);
+CREATE TABLE lines(
+    doc_id INTEGER NOT NULL REFERENCES documents, seq INTEGER NOT NULL,
+    page INTEGER NOT NULL, page_label TEXT, line INTEGER, line_on_page INTEGER NOT NULL,
+    kind TEXT NOT NULL, section TEXT NOT NULL, text TEXT NOT NULL, footnote INTEGER,
+    PRIMARY KEY (doc_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE links(
+    doc_id INTEGER NOT NULL REFERENCES documents, seq INTEGER NOT NULL,
+    text TEXT NOT NULL, url TEXT NOT NULL, section TEXT NOT NULL,
+    PRIMARY KEY (doc_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE passages(
+    passage_id INTEGER PRIMARY KEY,
+    doc_id INTEGER NOT NULL REFERENCES documents,
+    seq_start INTEGER NOT NULL, seq_end INTEGER NOT NULL,   -- 0-based, inclusive, into lines.seq
+    section TEXT NOT NULL, text TEXT NOT NULL, footnote INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,                             -- sha256 of section + newline + text
+    vector_row INTEGER NOT NULL UNIQUE                      -- row in vectors.faiss
+);
+CREATE INDEX passages_doc ON passages(doc_id, seq_start);
+CREATE VIRTUAL TABLE passages_fts USING fts5(
+    section, text, content='passages', content_rowid='passage_id', tokenize='porter unicode61'
+);
+CREATE TABLE spans(                                         -- sentences, for narrowing citations
+    span_id INTEGER PRIMARY KEY,
+    doc_id INTEGER NOT NULL REFERENCES documents,
+    seq_start INTEGER NOT NULL, seq_end INTEGER NOT NULL,
+    text TEXT NOT NULL, content_hash TEXT NOT NULL
+);
+CREATE INDEX spans_doc ON spans(doc_id, seq_start);
+CREATE TABLE embeddings(content_hash TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID;
+"""
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One complete, live index generation on disk."""
+
+    path: Path
+    manifest: dict
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.path / SQLITE_FILE
+
+    @property
+    def vectors_path(self) -> Path:
+        return self.path / VECTORS_FILE
+
+    @property
+    def model_dir(self) -> Path:
+        return self.path / MODEL_DIR
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    """The live generation directory, or None when the index has never been built."""
+    pointer = Path(index_dir) / CURRENT_FILE
+    if not pointer.is_file():
+        return None
+    name = pointer.read_text(encoding="utf-8").strip()
+    if not GENERATION.match(name):
+        raise IndexError_(f"{pointer} names {name!r}, not a generation; rebuild with `gtindex build`")
+    return Path(index_dir) / name
+
+
+def open_generation(index_dir: Path, model_name: str, dim: int) -> Generation:
+    """The live generation, checked against what this gtindex expects.
+
+    Checks format version, model and dimension, and that every file the manifest lists
+    is present with its recorded size (a truncated copy fails here, not mid-search).
+    """
+    index_dir = Path(index_dir)
+    path = current_generation(index_dir)
+    if path is None:
+        raise IndexError_(f"no index at {index_dir}; build one with `gtindex build --index {index_dir}`")
+    manifest_path = path / MANIFEST_FILE
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexError_(f"{manifest_path} is missing; rebuild with `gtindex build`") from None
+    except ValueError:
+        raise IndexError_(f"{manifest_path} is damaged; rebuild with `gtindex build`") from None
+    expected = {"index_format": INDEX_FORMAT, "model": model_name, "dim": dim}
+    found = {key: manifest.get(key) for key in expected}
+    if found != expected:
+        built = ", ".join(f"{key} {value}" for key, value in found.items())
+        wanted = ", ".join(f"{key} {value}" for key, value in expected.items())
+        raise IndexError_(
+            f"index {index_dir} built with {built}; this gtindex needs {wanted}; "
+            "rebuild with `gtindex build`"
+        )
+    for name, size in manifest.get("files", {}).items():
+        file = path / name
+        if not file.is_file():
+            raise IndexError_(f"{file} is missing; rebuild with `gtindex build`")
+        if file.stat().st_size != size:
+            raise IndexError_(f"{file} is truncated or altered; rebuild with `gtindex build`")
+    return Generation(path, manifest)
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        conn.execute("SELECT count(*) FROM meta").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise IndexError_(f"{path} cannot be read ({exc}); rebuild with `gtindex build`") from None
+    conn.row_factory = sqlite3.Row
+    return conn
+
+
+def load_document(conn: sqlite3.Connection, doc_id: int) -> Document:
+    """Rebuild a parsed Document from the index (a build reuses it instead of re-parsing)."""
+    row = conn.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+    lines = [
+        Line(
+            page=r["page"], page_label=r["page_label"], line=r["line"], line_on_page=r["line_on_page"],
+            kind=r["kind"], section=r["section"], text=r["text"], footnote=r["footnote"],
+        )
+        for r in conn.execute("SELECT * FROM lines WHERE doc_id = ? ORDER BY seq", (doc_id,))
+    ]
+    links = [
+        Link(text=r["text"], url=r["url"], section=r["section"])
+        for r in conn.execute("SELECT * FROM links WHERE doc_id = ? ORDER BY seq", (doc_id,))
+    ]
+    return Document(
+        doc=row["doc"], source_type=row["source_type"], sha256=row["sha256"], title=row["title"],
+        status=row["status"], date=row["date"], center=row["center"], pages=row["pages"],
+        line_kind=row["line_kind"], lines=lines, links=links,
+    )
+
+
+def cached_vectors(conn: sqlite3.Connection, hashes: Iterable[str]) -> dict[str, np.ndarray]:
+    """Embeddings already computed for these content hashes (missing ones are left out)."""
+    found: dict[str, np.ndarray] = {}
+    wanted = list(dict.fromkeys(hashes))
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        query = f"SELECT content_hash, vector FROM embeddings WHERE content_hash IN ({marks})"
+        for content_hash, blob in conn.execute(query, chunk):
+            found[content_hash] = np.frombuffer(blob, dtype=np.float32)
+    return found
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@contextlib.contextmanager
+def writer_lock(index_dir: Path) -> Iterator[None]:
+    """One writer at a time per index directory (readers never lock)."""
+    index_dir = Path(index_dir)
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexError_(f"another gtindex process is updating {index_dir}; wait for it to finish") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def new_generation_dir(index_dir: Path) -> Path:
+    path = Path(tempfile.mkdtemp(prefix="gen-new-", dir=index_dir))
+    path.chmod(0o755)  # mkdtemp makes it private; an index is read by everyone who may search
+    return path
+
+
+def create_database(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode = OFF")  # a half-written generation is thrown away anyway
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.executescript(SCHEMA)
+    conn.execute("INSERT INTO meta VALUES ('index_format', ?)", (str(INDEX_FORMAT),))
+    return conn
+
+
+def insert_document(
+    conn: sqlite3.Connection, document: Document, names: list[str], parser_version: str, added_at: str
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO documents(doc, sha256, source_type, title, status, date, year, center, pages,"
+        " line_kind, parser_version, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (
+            document.doc, document.sha256, document.source_type, document.title, document.status,
+            document.date, document.year, document.center, document.pages, document.line_kind,
+            parser_version, added_at,
+        ),
+    )
+    doc_id = cursor.lastrowid
+    conn.executemany("INSERT INTO doc_names VALUES (?, ?)", [(name, doc_id) for name in names])
+    conn.executemany(
+        "INSERT INTO lines VALUES (?,?,?,?,?,?,?,?,?,?)",
+        [
+            (doc_id, seq, l.page, l.page_label, l.line, l.line_on_page, l.kind, l.section, l.text, l.footnote)
+            for seq, l in enumerate(document.lines)
+        ],
+    )
+    conn.executemany(
+        "INSERT INTO links VALUES (?,?,?,?,?)",
+        [(doc_id, seq, link.text, link.url, link.section) for seq, link in enumerate(document.links)],
+    )
+    return doc_id
+
+
+def insert_embeddings(conn: sqlite3.Connection, vectors: dict[str, np.ndarray]) -> None:
+    conn.executemany(
+        "INSERT OR IGNORE INTO embeddings VALUES (?, ?)",
+        ((key, np.asarray(vector, dtype=np.float32).tobytes()) for key, vector in vectors.items()),
+    )
+
+
+def fsync_tree(path: Path) -> None:
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_dir(Path(root))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_manifest(gen_dir: Path, manifest: dict) -> dict:
+    """Record every file's size and sha256, then write manifest.json."""
+    files = sorted(p for p in gen_dir.rglob("*") if p.is_file() and p.name != MANIFEST_FILE)
+    manifest = dict(manifest)
+    manifest["index_format"] = INDEX_FORMAT
+    manifest["created_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    manifest["files"] = {str(p.relative_to(gen_dir)): p.stat().st_size for p in files}
+    manifest["sha256"] = {str(p.relative_to(gen_dir)): file_sha256(p) for p in files}
+    (gen_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def publish_generation(index_dir: Path, staged: Path) -> Path:
+    """fsync the staged generation, give it the next number and point CURRENT at it."""
+    index_dir = Path(index_dir)
+    fsync_tree(staged)
+    numbers = [int(m.group(1)) for p in index_dir.iterdir() if (m := GENERATION.match(p.name))]
+    final = index_dir / f"gen-{max(numbers, default=0) + 1:06d}"
+    os.rename(staged, final)
+    pointer_tmp = index_dir / f".{CURRENT_FILE}.tmp"
+    with open(pointer_tmp, "w", encoding="utf-8") as handle:
+        handle.write(final.name + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(pointer_tmp, index_dir / CURRENT_FILE)
+    _fsync_dir(index_dir)
+    _delete_old_generations(index_dir, keep=final)
+    return final
+
+
+def _delete_old_generations(index_dir: Path, keep: Path) -> None:
+    """Keep the new generation and the one before it; drop older and abandoned ones."""
+    numbered = sorted(p for p in index_dir.iterdir() if GENERATION.match(p.name) and p != keep)
+    for old in numbered[:-1]:
+        shutil.rmtree(old, ignore_errors=True)
+    for abandoned in index_dir.glob("gen-new-*"):
+        shutil.rmtree(abandoned, ignore_errors=True)

@@ -1,0 +1,121 @@
+"""Passages stay inside one section, fit the model, overlap; spans map sentences to lines."""
+from __future__ import annotations
+
+from gtindex.documents import KIND_BODY, KIND_FOOTNOTE, KIND_HEADING, LINE_KIND_PRINTED, Document, Line
+from gtindex.embedding import MAX_TOKENS, count_tokens
+from gtindex.html_parser import parse_html
+from gtindex.passages import content_hash, make_passages, make_spans
+
+from conftest import HTML_DIR
+
+SENTENCE = "The sponsor should describe the stopping rules of the study in the protocol before dosing begins."
+
+
+def _document(sections: dict[str, int], footnote: bool = False) -> Document:
+    """A printed-line document: each section a heading plus `n` body lines."""
+    lines: list[Line] = []
+    number = 1
+    for section, count in sections.items():
+        lines.append(Line(1, "1", number, number, KIND_HEADING, section, section.split(" > ")[-1]))
+        number += 1
+        for i in range(count):
+            lines.append(Line(1 + number // 40, str(1 + number // 40), number, number % 40 + 1, KIND_BODY,
+                              section, f"{i} {SENTENCE}"))
+            number += 1
+    if footnote:
+        lines.append(Line(1, "1", None, number, KIND_FOOTNOTE, "I. INTRODUCTION", "6 See 21 CFR 50.53.", 6))
+    return Document("test.pdf", "pdf", "0" * 64, title="Test", line_kind=LINE_KIND_PRINTED, lines=lines)
+
+
+def test_passages_never_cross_sections_and_cover_every_line():
+    document = _document({"I. INTRODUCTION": 30, "II. BACKGROUND > A. Scope": 3, "III. DOSE": 50})
+    passages = make_passages(document)
+    covered = set()
+    for passage in passages:
+        sections = {document.lines[s].section for s in range(passage.seq_start, passage.seq_end + 1)}
+        assert sections == {passage.section}
+        covered.update(range(passage.seq_start, passage.seq_end + 1))
+    assert covered == set(range(len(document.lines)))
+
+
+def test_passages_fit_the_model_and_overlap_by_about_half():
+    document = _document({"I. INTRODUCTION": 60})
+    passages = make_passages(document)
+    sizes = count_tokens([p.embed_text for p in passages])
+    assert max(sizes) <= MAX_TOKENS
+    assert min(sizes[:-1]) >= 100  # not needlessly small windows
+    for before, after in zip(passages, passages[1:]):
+        overlap = before.seq_end - after.seq_start + 1
+        length = before.seq_end - before.seq_start + 1
+        assert 0 < overlap < length
+        assert abs(overlap - length / 2) <= 1.5
+
+
+def test_every_short_sentence_lies_wholly_inside_some_passage():
+    document = _document({"I. INTRODUCTION": 45})
+    passages = make_passages(document)
+    for first in range(len(document.lines) - 2):
+        assert any(p.seq_start <= first and first + 2 <= p.seq_end for p in passages), first
+
+
+def test_embed_text_starts_with_the_section_path_and_hash_keys_it():
+    document = _document({"V. CLINICAL > D. Safety Considerations": 5})
+    passage = make_passages(document)[0]
+    assert passage.embed_text.startswith("V. CLINICAL > D. Safety Considerations\n")
+    assert passage.embed_text.endswith(passage.text)
+    assert passage.content_hash == content_hash(passage.embed_text)
+    assert document.lines[passage.seq_start].kind == KIND_HEADING  # the heading joins its text
+
+
+def test_heading_filed_under_its_parent_joins_the_passage_after_it():
+    lines = [
+        Line(1, "1", 1, 1, KIND_BODY, "V. CLINICAL", "Intro text of the clinical section."),
+        Line(1, "1", 2, 2, KIND_HEADING, "V. CLINICAL", "D. Safety Considerations"),
+        Line(1, "1", 3, 3, KIND_BODY, "V. CLINICAL > D. Safety", "Stopping rules should be set."),
+    ]
+    document = Document("t.pdf", "pdf", "1" * 64, lines=lines)
+    passages = make_passages(document)
+    assert [(p.seq_start, p.seq_end) for p in passages] == [(0, 0), (1, 2)]
+
+
+def test_footnotes_form_their_own_passages():
+    document = _document({"I. INTRODUCTION": 5}, footnote=True)
+    passages = make_passages(document)
+    notes = [p for p in passages if p.footnote]
+    assert len(notes) == 1
+    assert notes[0].text == "6 See 21 CFR 50.53."
+    assert all(document.lines[s].kind != KIND_FOOTNOTE for p in passages if not p.footnote
+               for s in range(p.seq_start, p.seq_end + 1))
+
+
+def test_spans_are_sentences_mapped_to_the_lines_they_touch():
+    texts = [
+        "• Early-phase GT clinical trial protocols should generally include study stopping",
+        "rules, which are criteria for halting the study based on the observed incidence of",
+        "particular adverse events. The objective of study stopping rules is to limit subject",
+        "exposure to risk (e.g., see Ref. 8). Well-designed stopping",
+        "rules may allow sponsors to assess risks.",
+    ]
+    lines = [Line(11, "9", 348 + i, 20 + i, KIND_BODY, "V > D", text) for i, text in enumerate(texts)]
+    document = Document("t.pdf", "pdf", "2" * 64, lines=lines)
+    spans = make_spans(document)
+    assert [(s.seq_start, s.seq_end) for s in spans] == [(0, 2), (2, 3), (3, 4)]
+    assert spans[0].text.endswith("particular adverse events.")
+    assert spans[1].text == "The objective of study stopping rules is to limit subject exposure to risk (e.g., see Ref. 8)."
+
+
+def test_long_sentences_become_chunks_of_at_most_four_lines():
+    lines = [Line(1, "1", i + 1, i + 1, KIND_BODY, "S", f"words of a very long sentence part {i}") for i in range(9)]
+    spans = make_spans(Document("t.pdf", "pdf", "3" * 64, lines=lines))
+    assert all(s.seq_end - s.seq_start < 4 for s in spans)
+    assert {seq for s in spans for seq in range(s.seq_start, s.seq_end + 1)} == set(range(9))
+
+
+def test_real_web_page_passages_and_spans():
+    document = parse_html(HTML_DIR / "ngvb-other-helpful-resources.html")
+    passages = make_passages(document)
+    spans = make_spans(document)
+    assert passages and spans
+    rac = [s for s in spans if "renamed" in s.text and "NExTRAC" in s.text]
+    assert rac, "the RAC renaming sentence is its own span"
+    assert any(p.seq_start <= rac[0].seq_start and rac[0].seq_end <= p.seq_end for p in passages)

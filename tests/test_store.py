@@ -1,0 +1,150 @@
+"""The index directory: generations, manifest checks, reuse of parsed lines and embeddings."""
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+
+import pytest
+
+from conftest import HTML_DIR
+from gtindex import store
+from gtindex.build import build_index
+from gtindex.embedding import DIM, MODEL_NAME
+from gtindex.errors import GtindexError
+from gtindex.search import Index
+
+PAGES = sorted(HTML_DIR.glob("*.html"))
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory):
+    """Two builds over the three real web pages: the second must reuse everything."""
+    sources = tmp_path_factory.mktemp("sources")
+    for page in PAGES:
+        shutil.copy(page, sources / page.name)
+    index_dir = tmp_path_factory.mktemp("index") / "idx"
+    first = build_index([sources], index_dir)
+    second = build_index([sources], index_dir)
+    return sources, index_dir, first, second
+
+
+def test_generation_layout_and_manifest(small_index):
+    _sources, index_dir, first, second = small_index
+    assert (index_dir / "CURRENT").read_text().strip() == second.generation == "gen-000002"
+    live = index_dir / second.generation
+    for name in ("manifest.json", "index.sqlite", "vectors.faiss", "model/model.onnx", "model/tokenizer.json"):
+        assert (live / name).is_file(), name
+    manifest = json.loads((live / "manifest.json").read_text())
+    assert manifest["model"] == MODEL_NAME and manifest["dim"] == DIM
+    assert manifest["index_format"] == store.INDEX_FORMAT
+    assert manifest["counts"]["documents"] == first.documents == 3
+    assert manifest["sha256"]["index.sqlite"] == store.file_sha256(live / "index.sqlite")
+    assert manifest["sha256"]["model/model.onnx"] == store.file_sha256(live / "model/model.onnx")
+    # the previous generation is kept, nothing older and no staging directories
+    assert sorted(p.name for p in index_dir.iterdir() if p.is_dir()) == ["gen-000001", "gen-000002"]
+
+
+def test_sqlite_is_readable_without_gtindex(small_index):
+    _sources, index_dir, first, _second = small_index
+    conn = sqlite3.connect(index_dir / "gen-000002" / "index.sqlite")
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    assert {"documents", "doc_names", "lines", "passages", "passages_fts", "embeddings", "meta", "spans"} <= tables
+    assert conn.execute("SELECT count(*) FROM passages").fetchone()[0] == first.passages
+    hits = conn.execute(
+        "SELECT passages.section FROM passages_fts JOIN passages ON passage_id = passages_fts.rowid"
+        " WHERE passages_fts MATCH 'registries' ORDER BY bm25(passages_fts)"
+    ).fetchall()
+    assert hits, "porter stemming: 'registries' finds 'registry'"
+    blob = conn.execute("SELECT vector FROM embeddings LIMIT 1").fetchone()[0]
+    assert len(blob) == DIM * 4
+
+
+def test_second_build_reuses_parsed_lines_and_embeddings(small_index):
+    _sources, _index_dir, first, second = small_index
+    assert first.reparsed == 3 and first.embedded > 0
+    assert second.reparsed == 0 and second.embedded == 0
+    assert second.reused == first.embedded + first.reused
+    assert second.passages == first.passages
+
+
+def test_changed_file_is_reparsed_and_only_new_text_embedded(small_index, tmp_path):
+    sources, index_dir, _first, second = small_index
+    work = tmp_path / "idx"
+    shutil.copytree(index_dir, work)
+    page = sources / "asgct-strategic-plan.html"
+    changed = tmp_path / "src"
+    shutil.copytree(sources, changed)
+    text = page.read_text(encoding="utf-8").replace("</main>", "<p>A brand new closing paragraph on vector shedding.</p></main>")
+    (changed / page.name).write_text(text, encoding="utf-8")
+    third = build_index([changed], work)
+    assert third.reparsed == 1
+    assert 0 < third.embedded < 10
+    with Index.open(work) as index:
+        hit = index.search("vector shedding closing paragraph", k=1)[0]
+        assert hit.doc == page.name and "brand new closing paragraph" in hit.text
+
+
+def test_same_content_under_two_names_is_indexed_once(tmp_path):
+    sources = tmp_path / "src"
+    sources.mkdir()
+    shutil.copy(HTML_DIR / "asgct-strategic-plan.html", sources / "a-plan.html")
+    shutil.copy(HTML_DIR / "asgct-strategic-plan.html", sources / "b-plan-copy.html")
+    report = build_index([sources], tmp_path / "idx")
+    assert report.documents == 1
+    assert report.duplicates == [("b-plan-copy.html", "a-plan.html")]
+    with Index.open(tmp_path / "idx") as index:
+        assert index.find_document("b-plan-copy.html").doc == "a-plan.html"
+
+
+def test_bad_file_is_skipped_and_reported_and_all_bad_keeps_the_index(small_index, tmp_path):
+    sources, index_dir, _first, _second = small_index
+    work = tmp_path / "idx"
+    shutil.copytree(index_dir, work)
+    mixed = tmp_path / "mixed"
+    shutil.copytree(sources, mixed)
+    (mixed / "broken.pdf").write_bytes(b"<html><body>404 not found</body></html>")
+    report = build_index([mixed], work)
+    assert report.documents == 3
+    assert [name for name, _ in report.skipped] == ["broken.pdf"]
+    live = (work / "CURRENT").read_text()
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    (only_bad / "broken.pdf").write_bytes(b"not a pdf at all")
+    with pytest.raises(GtindexError, match="broken.pdf"):
+        build_index([only_bad], work)
+    assert (work / "CURRENT").read_text() == live
+    assert not list(work.glob("gen-new-*"))
+
+
+def test_open_rejects_other_model_missing_and_truncated_files(small_index, tmp_path):
+    _sources, index_dir, _first, _second = small_index
+    work = tmp_path / "idx"
+    shutil.copytree(index_dir, work)
+    live = work / (work / "CURRENT").read_text().strip()
+    manifest_path = live / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+
+    manifest_path.write_text(json.dumps(dict(manifest, model="other/model", dim=768)))
+    with pytest.raises(GtindexError, match="built with .*other/model.*rebuild with `gtindex build`"):
+        Index.open(work)
+
+    manifest_path.write_text(json.dumps(manifest))
+    with open(live / "vectors.faiss", "r+b") as handle:
+        handle.truncate(100)
+    with pytest.raises(GtindexError, match="vectors.faiss is truncated"):
+        Index.open(work)
+
+    (live / "vectors.faiss").unlink()
+    with pytest.raises(GtindexError, match="vectors.faiss is missing"):
+        Index.open(work)
+
+    with pytest.raises(GtindexError, match="no index at"):
+        Index.open(tmp_path / "nothing-here")
+
+
+def test_one_writer_at_a_time(tmp_path):
+    with store.writer_lock(tmp_path / "idx"):
+        with pytest.raises(GtindexError, match="another gtindex process"):
+            with store.writer_lock(tmp_path / "idx"):
+                pass
