@@ -56,6 +56,190 @@ def index_option(func):
     )(func)
 
 
+# ------------------------------------------------------------------ build / search / show / eval
+
+DEFAULT_CORPUS = Path("corpus")
+SHARED_CORPUS = Path("../shared/corpus")
+
+
+def _default_sources() -> list[Path]:
+    """corpus/, or the shared test corpus beside the repo when corpus/ holds no documents."""
+    from .ingest import discover
+
+    if DEFAULT_CORPUS.is_dir() and discover([DEFAULT_CORPUS]):
+        return [DEFAULT_CORPUS]
+    if SHARED_CORPUS.is_dir():
+        click.echo(f"no documents in {DEFAULT_CORPUS}/; building from {SHARED_CORPUS}", err=True)
+        return [SHARED_CORPUS]
+    raise click.UsageError(f"no documents in {DEFAULT_CORPUS}/; give the folders or files to index")
+
+
+@main.command()
+@click.argument("sources", nargs=-1, type=click.Path(path_type=Path))
+@index_option
+@click.option("--workers", type=click.IntRange(min=1), help="Parallel parser processes [default: CPU count].")
+@click.option("--json", "as_json", is_flag=True, help="Print the build report as one JSON object.")
+def build(sources, index_dir, workers, as_json):
+    """Index PDFs and web pages (folders are searched recursively) into a new index generation."""
+    import dataclasses
+    import json
+
+    from .build import build_index
+    from .render import sanitize_text
+
+    sources = list(sources) or _default_sources()
+    report = build_index(sources, Path(index_dir), progress=not as_json and sys.stderr.isatty(), workers=workers)
+    if as_json:
+        click.echo(json.dumps(dataclasses.asdict(report), indent=2))
+    else:
+        click.echo(
+            f"indexed {report.documents} documents, {report.pages} pages, {report.passages} passages "
+            f"({report.embedded} texts embedded, {report.reused} reused) in {report.seconds:.1f}s "
+            f"-> {index_dir} ({report.generation})"
+        )
+        for name, indexed_as in report.duplicates:
+            click.echo(f"same content: {name} is indexed as {indexed_as}")
+        for name, reason in report.skipped:
+            click.echo(f"skipped {name}: {sanitize_text(reason)}", err=True)
+    sys.exit(EXIT_PARTIAL if report.skipped else EXIT_FOUND)
+
+
+@main.command()
+@click.argument("query", required=False)
+@index_option
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 100), help="Number of hits.")
+@click.option("--json", "as_json", is_flag=True, help='One JSON object {"query", "hits": [...]}.')
+@click.option("--doc", help="Only this document (file name, with or without extension).")
+@click.option("--status", type=click.Choice(["draft", "final"]), help="Only draft or only final guidances.")
+@click.option("--since", type=click.IntRange(1900, 2100), help="Only documents dated this year or later.")
+@click.option("--mode", default="hybrid", show_default=True, type=click.Choice(["hybrid", "dense", "lexical"]),
+              help="Retrieval used (dense and lexical alone are for measuring).")
+@click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='JSON lines {"id", "query"}; prints one JSON line {"id", "query", "hits"} per query.')
+def search(query, index_dir, k, as_json, doc, status, since, mode, batch):
+    """Search the index; every hit cites document, section, page and lines."""
+    import json
+
+    from .search import Index
+
+    if (query is None) == (batch is None):
+        raise click.UsageError("give a QUERY or --batch FILE (not both)")
+    filters = {"k": k, "doc": doc, "status": status, "since": since, "mode": mode}
+    with Index.open(index_dir) as index:
+        if batch is not None:
+            found = False
+            for record in _batch_queries(batch):
+                hits = index.search(record["query"], **filters)
+                found = found or bool(hits)
+                click.echo(json.dumps({"id": record["id"], "query": record["query"],
+                                       "hits": [hit.to_json() for hit in hits]}, ensure_ascii=False))
+            sys.exit(EXIT_FOUND if found else EXIT_NOTHING)
+        hits = index.search(query, **filters)
+    if as_json:
+        click.echo(json.dumps({"query": query, "hits": [hit.to_json() for hit in hits]}, ensure_ascii=False, indent=2))
+    elif hits:
+        from rich.console import Console
+
+        from .lexical import build_query
+
+        from .render import render_hits
+
+        render_hits(Console(), hits, build_query(query).words)
+    else:
+        click.echo("no matches", err=True)
+    sys.exit(EXIT_FOUND if hits else EXIT_NOTHING)
+
+
+def _batch_queries(path: Path) -> list[dict]:
+    """All records of a --batch file, checked before any search runs."""
+    import json
+
+    from .errors import GtindexError
+
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not isinstance(record.get("query"), str):
+                raise ValueError("no string field 'query'")
+        except ValueError as exc:
+            raise GtindexError(f'{path}:{number}: expected a JSON object {{"id", "query"}} ({exc})') from None
+        records.append({"id": record.get("id", number), "query": record["query"]})
+    return records
+
+
+def _line_range(ctx, param, value: str | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    try:
+        first, _, last = value.partition("-")
+        low, high = int(first), int(last or first)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a line range like 348-354 or 12") from None
+    if low < 1 or high < low:
+        raise click.BadParameter(f"{value!r}: give A-B with 1 <= A <= B")
+    return low, high
+
+
+@main.command()
+@click.argument("doc")
+@click.option("--lines", "numbers", callback=_line_range, metavar="A-B",
+              help="Printed line numbers; paragraph numbers on web pages; with --page, lines on that page "
+                   "for PDFs without printed numbers.")
+@click.option("--page", type=click.IntRange(min=1), help="Physical PDF page (1-based).")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print the lines as one JSON object.")
+def show(doc, numbers, page, index_dir, as_json):
+    """Print exactly the cited lines of a document, with page label and section."""
+    import json
+
+    from .search import Index
+
+    with Index.open(index_dir) as index:
+        info, rows = index.lines(doc, numbers, page)
+    if as_json:
+        keys = ("page", "page_label", "line", "line_on_page", "kind", "section", "text", "footnote")
+        click.echo(json.dumps({"doc": info.doc, "title": info.title, "line_kind": info.line_kind,
+                               "lines": [{key: row[key] for key in keys} for row in rows]},
+                              ensure_ascii=False, indent=2))
+    else:
+        from rich.console import Console
+
+        from .render import render_lines
+
+        render_lines(Console(), info, rows)
+    sys.exit(EXIT_FOUND)
+
+
+@main.command(name="eval")
+@click.argument("gold", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@index_option
+@click.option("--mode", "modes", multiple=True, type=click.Choice(["hybrid", "dense", "lexical"]),
+              help="Retrieval to score; repeat to compare [default: hybrid].")
+@click.option("--json", "as_json", is_flag=True, help="Print scores and misses as JSON.")
+def eval_command(gold, index_dir, modes, as_json):
+    """Score search against a gold set: hit@1, hit@5, MRR@10, exact lines@1, per query style."""
+    import json
+
+    from .evaluate import evaluate
+    from .search import Index
+
+    with Index.open(index_dir) as index:
+        reports = [evaluate(index, gold, mode) for mode in (modes or ("hybrid",))]
+    if as_json:
+        payload = [report.to_json() for report in reports]
+        click.echo(json.dumps(payload[0] if len(payload) == 1 else payload, ensure_ascii=False, indent=2))
+    else:
+        from rich.console import Console
+
+        from .render import render_eval
+
+        render_eval(Console(), reports)
+    sys.exit(EXIT_FOUND)
+
+
 DEFAULT_FETCH_CORPUS = "corpus/pdf"
 DEFAULT_URL_LIST = "corpus/urls.txt"
 

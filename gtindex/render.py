@@ -35,3 +35,103 @@ def sanitize_text(text: str) -> str:
     """
     without_sequences = _ANSI_SEQUENCE.sub("", text)
     return _CONTROL_CHARS.sub("", without_sequences)
+
+
+# --------------------------------------------------------------------------- search views
+# Hits, shown lines and eval scores on a rich Console. Colour only when the console is a
+# terminal (rich decides); every piece of document text passes through sanitize_text.
+
+MARGIN = 6  # width of the line-number margin
+
+
+def _highlighted(text: str, words: set[str], style: str = "bold yellow"):
+    from rich.text import Text
+
+    line = Text(sanitize_text(text))
+    for word in sorted(words, key=len, reverse=True):
+        # A query word matches its inflections ("rule" → "rules"): stems are at least 4 letters.
+        stem = word if len(word) < 5 else word[: max(4, len(word) - 2)]
+        line.highlight_regex(rf"(?i)\b{re.escape(stem)}\w*", style)
+    return line
+
+
+def _margin(number: int | None) -> str:
+    return f"{number:>{MARGIN}} " if number is not None else " " * (MARGIN + 1)
+
+
+def render_hits(console, hits, words: set[str]) -> None:
+    """Per hit: the citation, the cited lines with their numbers, a dimmed bit of context."""
+    from rich.text import Text
+
+    for hit in hits:
+        console.print(Text(f"{hit.rank}. ", style="bold") + Text(sanitize_text(hit.citation), style="bold cyan"))
+        for line in hit.lines:
+            number = line.line if line.line is not None else line.line_on_page
+            console.print(Text(_margin(number), style="dim") + _highlighted(line.text, words), soft_wrap=True)
+        context = _context_after(hit)
+        if context:
+            console.print(Text(" " * (MARGIN + 1) + "… " + sanitize_text(context), style="dim"), soft_wrap=True)
+        console.print()
+
+
+def _context_after(hit, words: int = 24) -> str:
+    """The start of the passage text that follows the cited lines, a hint of what comes next."""
+    cited = hit.text
+    context = hit.context
+    position = context.find(cited)
+    rest = context[position + len(cited):] if position >= 0 else ""
+    return " ".join(rest.split()[:words])
+
+
+def render_lines(console, document, rows) -> None:
+    """`gtindex show`: the lines with page label and section headers where they change."""
+    from rich.text import Text
+
+    console.print(Text(sanitize_text(f"{document.doc} — {document.title}"), style="bold"))
+    page = section = None
+    for row in rows:
+        if row["page"] != page and document.source_type == "pdf":
+            page = row["page"]
+            label = f"p. {row['page_label']} (PDF p. {page})" if row["page_label"] else f"PDF p. {page}"
+            console.print(Text(label, style="cyan"))
+        if row["section"] != section:
+            section = row["section"]
+            if section:
+                console.print(Text("§ " + sanitize_text(section), style="dim"))
+        number = row["line"] if row["line"] is not None else row["line_on_page"]
+        console.print(Text(_margin(number), style="dim") + Text(sanitize_text(row["text"])), soft_wrap=True)
+
+
+def render_eval(console, reports) -> None:
+    """Scores per mode and per query style, then each mode's misses."""
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title="retrieval quality")
+    for column in ("mode", "style", "n", "hit@1", "hit@5", "MRR@10", "exact lines@1"):
+        table.add_column(column, justify="right" if column not in ("mode", "style") else "left")
+    for report in reports:
+        rows = [("all", report.overall)] + sorted(report.by_style.items())
+        for style, scores in rows:
+            exact = (
+                f"{scores.exact_lines_at_1:.2f} (n={scores.line_numbered})"
+                if scores.exact_lines_at_1 is not None else "-"
+            )
+            table.add_row(report.mode, style, str(scores.queries), f"{scores.hit_at_1:.2f}",
+                          f"{scores.hit_at_5:.2f}", f"{scores.mrr_at_10:.3f}", exact)
+    console.print(table)
+    for report in reports:
+        if not report.misses:
+            continue
+        console.print(f"\nmisses ({report.mode}): not in the top 5, or top hit cites lines outside gold ±1")
+        for result in report.misses:
+            expected = "; ".join(
+                f"{g.doc} PDF p. {g.pdf_page}" + (f" lines {g.lines[0]}–{g.lines[1]}" if g.lines else "")
+                for g in result.query.gold
+            )
+            rank = f"rank {result.rank}" if result.rank else "not found"
+            console.print(Text.assemble((result.query.id, "bold"), f" ({result.query.style}, {rank}) ",
+                                        sanitize_text(result.query.query)))
+            console.print(Text(f"   expected: {expected}", style="green"))
+            for citation in result.top:
+                console.print(Text(f"   got:      {sanitize_text(citation)}", style="dim"))

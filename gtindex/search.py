@@ -19,6 +19,7 @@ import numpy as np
 
 from . import lexical, store
 from .citations import Hit, cited_line_from_row
+from .documents import LINE_KIND_COMPUTED, LINE_KIND_PARAGRAPH
 from .errors import GtindexError
 
 MODES = ("hybrid", "dense", "lexical")
@@ -116,6 +117,52 @@ class Index:
                 f"no document named {name!r} in {self.path}; `gtindex list --index {self.path}` shows the names"
             )
         return self._documents[row["doc_id"]]
+
+    def lines(
+        self, name: str, numbers: tuple[int, int] | None = None, page: int | None = None
+    ) -> tuple[DocumentInfo, list[sqlite3.Row]]:
+        """Lines of a document for `gtindex show`, addressed as its citations address them.
+
+        `numbers` are printed line numbers (PDFs with a margin numbering), paragraph numbers
+        (web pages) or, with `page`, positions on that physical page (PDFs without). A
+        range or page that does not exist is an error that says which ones do.
+        """
+        info = self.find_document(name)
+        where, params = ["doc_id = ?"], [info.doc_id]
+        if page is not None:
+            if not 1 <= page <= info.pages:
+                raise GtindexError(f"{info.doc} has no PDF page {page}; its pages run 1–{info.pages}")
+            where.append("page = ?")
+            params.append(page)
+        column = "line_on_page" if info.line_kind == LINE_KIND_COMPUTED else "line"
+        if numbers is not None:
+            if column == "line_on_page" and page is None:
+                raise GtindexError(
+                    f"{info.doc} has no printed line numbers; give --page P (with --lines A-B for lines on that page)"
+                )
+            where.append(f"{column} BETWEEN ? AND ?")
+            params += list(numbers)
+        elif page is None:
+            raise GtindexError("say which lines to show: --lines A-B, --page P, or both")
+        rows = self.conn.execute(f"SELECT * FROM lines WHERE {' AND '.join(where)} ORDER BY seq", params).fetchall()
+        if not rows and numbers is None:
+            raise GtindexError(f"{info.doc} has no text on PDF page {page}")
+        if not rows:
+            what = "paragraphs" if info.line_kind == LINE_KIND_PARAGRAPH else "lines"
+            place = f" on PDF page {page}" if page is not None else ""
+            span = self._range(info, column, page)
+            exists = f"{what}{place} run {span[0]}–{span[1]}" if span else f"it has no numbered {what}{place}"
+            raise GtindexError(f"{info.doc} has no {what} {numbers[0]}–{numbers[1]}{place}; {exists}")
+        return info, rows
+
+    def _range(self, info: DocumentInfo, column: str, page: int | None) -> tuple[int, int] | None:
+        sql = f"SELECT min({column}), max({column}) FROM lines WHERE doc_id = ?"
+        params: list = [info.doc_id]
+        if page is not None:
+            sql += " AND page = ?"
+            params.append(page)
+        low, high = self.conn.execute(sql, params).fetchone()
+        return (low, high) if low is not None else None
 
     def _filtered_doc_ids(self, doc: str | None, status: str | None, since: int | None) -> list[int] | None:
         """Document ids allowed by the filters, or None when nothing is filtered."""

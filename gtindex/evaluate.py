@@ -1,0 +1,199 @@
+"""Scoring search against a gold set (JSON lines: id, query, style, gold[doc, pdf_page, lines, quote]).
+
+A hit *answers* a gold entry when it is the same document and
+- the gold has printed lines: the hit's printed lines overlap them;
+- the gold has a PDF page but no printed lines: the hit's pages cover that page and its
+  cited lines hold at least half of the quote's words;
+- the gold is a web page (no page): the cited lines hold at least half of the quote's words.
+
+Reported: hit@1, hit@5, MRR@10 and, over queries whose gold carries printed lines,
+"exact lines @1": the top hit cites printed lines that lie within the gold lines ±1 —
+the precision a user pasting the citation relies on. Everything also per query style.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .citations import Hit
+from .errors import GtindexError
+from .lexical import tokenize
+from .search import Index
+
+DEPTH = 10  # hits fetched per query; MRR is cut here
+LINE_SLACK = 1  # cited lines may reach one line beyond the gold range
+
+
+@dataclass(frozen=True)
+class GoldEntry:
+    doc: str
+    pdf_page: int | None
+    lines: tuple[int, int] | None
+    quote: str
+
+
+@dataclass(frozen=True)
+class GoldQuery:
+    id: str
+    query: str
+    style: str
+    gold: tuple[GoldEntry, ...]
+
+    @property
+    def line_numbered(self) -> bool:
+        return any(entry.lines for entry in self.gold)
+
+
+@dataclass
+class QueryResult:
+    query: GoldQuery
+    rank: int | None  # 1-based rank of the first answering hit within DEPTH
+    exact_lines: bool | None  # top hit within gold lines ±1; None for gold without printed lines
+    top: list[str]  # citations of the first hits, for the miss listing
+
+    def to_json(self) -> dict:
+        return {
+            "id": self.query.id, "query": self.query.query, "style": self.query.style,
+            "rank": self.rank, "exact_lines": self.exact_lines, "top": self.top,
+            "expected": [
+                {"doc": g.doc, "pdf_page": g.pdf_page, "lines": list(g.lines) if g.lines else None}
+                for g in self.query.gold
+            ],
+        }
+
+
+@dataclass
+class Scores:
+    queries: int = 0
+    hit_at_1: float = 0.0
+    hit_at_5: float = 0.0
+    mrr_at_10: float = 0.0
+    line_numbered: int = 0  # queries whose gold carries printed lines
+    exact_lines_at_1: float | None = None
+
+    @classmethod
+    def of(cls, results: list[QueryResult]) -> "Scores":
+        n = len(results)
+        if not n:
+            return cls()
+        numbered = [r for r in results if r.exact_lines is not None]
+        return cls(
+            queries=n,
+            hit_at_1=sum(r.rank == 1 for r in results) / n,
+            hit_at_5=sum(r.rank is not None and r.rank <= 5 for r in results) / n,
+            mrr_at_10=sum(1.0 / r.rank for r in results if r.rank) / n,
+            line_numbered=len(numbered),
+            exact_lines_at_1=(sum(bool(r.exact_lines) for r in numbered) / len(numbered)) if numbered else None,
+        )
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class EvalReport:
+    mode: str
+    overall: Scores
+    by_style: dict[str, Scores]
+    results: list[QueryResult] = field(default_factory=list)
+
+    @property
+    def misses(self) -> list[QueryResult]:
+        """Queries not answered in the top 5, or whose top hit cites the wrong lines."""
+        return [r for r in self.results if r.rank is None or r.rank > 5 or r.exact_lines is False]
+
+    def to_json(self) -> dict:
+        return {
+            "mode": self.mode,
+            "overall": self.overall.to_json(),
+            "by_style": {style: scores.to_json() for style, scores in self.by_style.items()},
+            "misses": [r.to_json() for r in self.misses],
+        }
+
+
+# --------------------------------------------------------------------------- gold
+
+
+def load_gold(path: Path) -> list[GoldQuery]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise GtindexError(f"cannot read gold file {path}: {exc.strerror or exc}") from None
+    queries = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            gold = tuple(
+                GoldEntry(
+                    doc=g["doc"], pdf_page=g.get("pdf_page"),
+                    lines=tuple(g["lines"]) if g.get("lines") else None, quote=g.get("quote", ""),
+                )
+                for g in record["gold"]
+            )
+            queries.append(GoldQuery(str(record["id"]), record["query"], record.get("style", "unknown"), gold))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise GtindexError(f"{path}:{number}: not a gold record ({exc}); expected id, query, gold[]") from None
+    return queries
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _words(text: str) -> set[str]:
+    return set(tokenize(text))
+
+
+def answers(hit: Hit, entry: GoldEntry, doc_names: dict[str, str]) -> bool:
+    """Does this hit answer this gold entry? (`doc_names`: any file name → indexed name)."""
+    if doc_names.get(entry.doc, entry.doc) != hit.doc:
+        return False
+    if entry.lines is not None:
+        if hit.line_start is None:
+            return False
+        return hit.line_start <= entry.lines[1] and entry.lines[0] <= hit.line_end
+    if entry.pdf_page is not None and not hit.page_start <= entry.pdf_page <= hit.page_end:
+        return False
+    quote = _words(entry.quote)
+    return bool(quote) and len(quote & _words(hit.text)) * 2 >= len(quote)
+
+
+def exact_lines(hit: Hit, entry: GoldEntry) -> bool:
+    """The hit's printed lines lie within the gold lines ±LINE_SLACK."""
+    if entry.lines is None or hit.line_start is None:
+        return False
+    return entry.lines[0] - LINE_SLACK <= hit.line_start and hit.line_end <= entry.lines[1] + LINE_SLACK
+
+
+def score_query(query: GoldQuery, hits: list[Hit], doc_names: dict[str, str]) -> QueryResult:
+    rank = next(
+        (hit.rank for hit in hits if any(answers(hit, entry, doc_names) for entry in query.gold)), None
+    )
+    exact = None
+    if query.line_numbered:
+        top = hits[0] if hits else None
+        exact = top is not None and any(
+            answers(top, entry, doc_names) and exact_lines(top, entry) for entry in query.gold if entry.lines
+        )
+    return QueryResult(query, rank, exact, [hit.citation for hit in hits[:3]])
+
+
+# --------------------------------------------------------------------------- run
+
+
+def evaluate(index: Index, gold_path: Path, mode: str = "hybrid") -> EvalReport:
+    queries = load_gold(gold_path)
+    doc_names = dict(index.conn.execute(
+        "SELECT doc_names.name, documents.doc FROM doc_names JOIN documents USING (doc_id)"
+    ).fetchall())
+    results = [score_query(q, index.search(q.query, k=DEPTH, mode=mode), doc_names) for q in queries]
+    styles = sorted({r.query.style for r in results})
+    return EvalReport(
+        mode=mode,
+        overall=Scores.of(results),
+        by_style={style: Scores.of([r for r in results if r.query.style == style]) for style in styles},
+        results=results,
+    )
