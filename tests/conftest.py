@@ -32,3 +32,18 @@ def sources_meta() -> dict[str, dict]:
 @pytest.fixture(scope="session")
 def dev_gold() -> list[dict]:
     return [json.loads(line) for line in DEV_GOLD.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def corpus_index(tmp_path_factory) -> Path:
+    """ONE real index over the whole shared corpus (every PDF and web page), built once per session.
+
+    Takes minutes (parsing ~1,300 pages and embedding every passage and sentence); every
+    test that needs a real index shares it and must not modify it.
+    """
+    from gtindex.build import build_index
+
+    index_dir = tmp_path_factory.mktemp("corpus-index") / "index"
+    report = build_index([CORPUS], index_dir)
+    assert not report.skipped, report.skipped
+    return index_dir
