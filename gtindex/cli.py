@@ -283,8 +283,9 @@ def fetch(pages, url_lists, mirror, corpus, timeout, retries, max_mb, build, ind
         click.echo(json.dumps(result, indent=2))
     else:
         _print_fetch_report(result, corpus)
-    build_skipped = bool(result["build"] and result["build"].get("skipped"))
-    sys.exit(EXIT_PARTIAL if report.failed or build_skipped else EXIT_FOUND)
+    build = result["build"]
+    index_incomplete = bool(build and (not build["updated"] or build["skipped"]))
+    sys.exit(EXIT_PARTIAL if report.failed or index_incomplete else EXIT_FOUND)
 
 
 @contextlib.contextmanager
@@ -319,7 +320,7 @@ def _build_after_fetch(build: bool | None, index_dir: Path, corpus: Path, downlo
     sources, dropped = index_update_sources(index_dir, corpus)
     if dropped:
         shown = ", ".join(dropped[:3]) + (", ..." if len(dropped) > 3 else "")
-        return {"updated": False, "reason": f"the index also holds {len(dropped)} documents not under {corpus} "
+        return {"updated": False, "skipped": [], "reason": f"the index also holds {len(dropped)} documents not under {corpus} "
                 f"({shown}); run `gtindex build {corpus} <your other sources> --index {index_dir}`"}
     from .build import build_index
 

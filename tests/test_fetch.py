@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import threading
 import time
@@ -537,3 +536,69 @@ def test_cli_does_not_build_without_an_index(site, tmp_path):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["build"] is None
     assert not (tmp_path / "no-index").exists()
+
+
+# ---------------------------------------------------------------- index update after a fetch (real builds)
+
+
+@pytest.fixture(scope="module")
+def small_index(tmp_path_factory):
+    """A real index built from one resource page in its own source folder: (source folder, index dir)."""
+    from gtindex.build import build_index
+
+    root = tmp_path_factory.mktemp("indexed")
+    source = root / "corpus"
+    source.mkdir()
+    (source / "asgct-strategic-plan.html").write_bytes((HTML_DIR / "asgct-strategic-plan.html").read_bytes())
+    build_index([source], root / "index")
+    return source, root / "index"
+
+
+def current(index: Path) -> str:
+    return (index / "CURRENT").read_text().strip()
+
+
+def test_cli_refuses_a_rebuild_that_would_drop_indexed_documents(site, tmp_path, small_index):
+    _source, index = small_index
+    before = current(index)
+    pdf = SMALL_PDFS[18]
+    result = run_cli("--urls", str(url_list(tmp_path, f"{site}/pdf/{pdf.name}")), "--corpus", str(tmp_path / "elsewhere"),
+                     "--index", str(index), "--json")
+
+    assert result.exit_code == 3, result.output
+    build = json.loads(result.stdout)["build"]
+    assert build["updated"] is False and "asgct-strategic-plan.html" in build["reason"]
+    assert current(index) == before
+
+
+def test_cli_build_rebuilds_from_the_corpus_folder_reusing_work(tmp_path, small_index):
+    source, index = small_index
+    before = current(index)
+    empty = url_list(tmp_path)
+    result = run_cli("--urls", str(empty), "--corpus", str(source), "--index", str(index), "--build", "--json")
+
+    assert result.exit_code == 0, result.output
+    build = json.loads(result.stdout)["build"]
+    assert build["updated"] is True and build["generation"] != before
+    assert build["embedded"] == 0 and build["reused"] > 0  # nothing changed: nothing re-embedded
+    assert current(index) == build["generation"]
+
+
+def test_cli_default_build_indexes_the_fetched_pdf(site, small_index):
+    pytest.importorskip("gtindex.pdf_parser")
+    from contextlib import closing
+
+    from gtindex import store
+
+    source, index = small_index
+    pdf = SMALL_PDFS[0]
+    urls = source.parent / "urls.txt"
+    urls.write_text(f"{site}/pdf/{pdf.name}\n")
+    result = run_cli("--urls", str(urls), "--corpus", str(source), "--index", str(index), "--json")
+
+    assert result.exit_code == 0, result.output
+    build = json.loads(result.stdout)["build"]
+    assert build["updated"] is True and build["skipped"] == []
+    with closing(store.connect_readonly(store.current_generation(index) / store.SQLITE_FILE)) as conn:
+        names = {row[0] for row in conn.execute("SELECT name FROM doc_names")}
+    assert names == {"asgct-strategic-plan.html", pdf.name}
