@@ -334,7 +334,7 @@ def _print_fetch_report(result: dict, corpus: Path) -> None:
     from .render import sanitize_text
 
     for item in result["downloaded"]:
-        click.echo(f"downloaded  {item['file']}  ({item['bytes'] / 1e6:.1f} MB)  {item['url']}")
+        click.echo(f"downloaded  {item['file']}  ({item['bytes'] / 1024:,.0f} KiB)  {item['url']}")
     for item in result["skipped"]:
         click.echo(f"skipped     {item['file']}  ({item['reason']})  {item['url']}")
     for item in result["failed"]:
