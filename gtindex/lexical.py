@@ -58,10 +58,15 @@ def tokenize(text: str) -> list[str]:
     return [token.lower() for token in _TOKEN.findall(text)]
 
 
+# Characters that join the parts of one reference ("314.101(d)(5)", "Q9(R1)", "end-of-phase",
+# "CDER/CBER", "sponsor's"); any other non-alphanumeric character separates words.
+_SEPARATORS = re.compile(r"[^\w.\-/()'’§]+|_+")
+
+
 def build_query(text: str) -> LexicalQuery:
     terms: list[str] = []
     phrases: list[tuple[str, ...]] = []
-    for chunk in text.split():
+    for chunk in _SEPARATORS.split(text):
         tokens = tokenize(chunk)
         if len(tokens) > 1:
             phrases.append(tuple(tokens))

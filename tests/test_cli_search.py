@@ -1,0 +1,140 @@
+"""The build, search, show and eval commands: JSON contract, exit codes, batch mode, show ranges."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import DEV_GOLD, HTML_DIR
+from gtindex.cli import main
+
+RARE = "fda-gt-rare-diseases-draft-2018.pdf"
+HIT_FIELDS = {
+    "rank", "doc", "title", "status", "date", "center", "section", "page_start", "page_end",
+    "page_label_start", "page_label_end", "line_start", "line_end", "line_kind", "computed_start",
+    "computed_end", "text", "context", "score", "citation", "lines",
+}
+LINE_FIELDS = {"page", "page_label", "line", "line_on_page", "text"}
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.mark.slow
+def test_search_json_contract(corpus_index):
+    result = run("search", "stopping rules", "--index", corpus_index, "--json", "-k", 3)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["query"] == "stopping rules"
+    assert len(payload["hits"]) == 3
+    top = payload["hits"][0]
+    assert set(top) == HIT_FIELDS
+    assert all(set(line) == LINE_FIELDS for line in top["lines"])
+    assert top["doc"] == RARE and top["page_label_start"] == "9" and top["line_kind"] == "printed"
+    assert top["text"] == "\n".join(line["text"] for line in top["lines"])
+    assert top["line_start"] == top["lines"][0]["line"] and top["line_end"] == top["lines"][-1]["line"]
+
+
+@pytest.mark.slow
+def test_search_terminal_output_cites_and_numbers_lines(corpus_index):
+    result = run("search", "stopping rules", "--index", corpus_index, "-k", 1)
+    assert result.exit_code == 0
+    first_line, *body = result.output.splitlines()
+    assert "V.D Safety Considerations, p. 9, lines 3" in first_line
+    assert any(line.strip().startswith("348 ") or line.strip().startswith("349 ") for line in body)
+    assert "\x1b[" not in result.output  # no colour when not on a terminal
+
+
+@pytest.mark.slow
+def test_search_exit_codes_and_filters(corpus_index):
+    assert run("search", "stopping rules", "--index", corpus_index, "--since", 2099).exit_code == 1
+    assert run("search", "zzzxqv qqqzzv", "--index", corpus_index, "--mode", "lexical").exit_code == 1
+    missing = run("search", "stopping rules", "--index", corpus_index.parent / "nope")
+    assert missing.exit_code == 2 and "no index at" in missing.output
+    bad_doc = run("search", "rules", "--index", corpus_index, "--doc", "nope.pdf")
+    assert bad_doc.exit_code == 2 and "no document named 'nope.pdf'" in bad_doc.output
+    assert run("search", "--index", corpus_index).exit_code == 2  # no query
+    result = run("search", "risk", "--index", corpus_index, "--json", "--status", "final", "--since", 2019, "-k", 10)
+    hits = json.loads(result.output)["hits"]
+    assert hits and all(h["status"] == "final" and int(h["date"][-4:]) >= 2019 for h in hits)
+    result = run("search", "risk", "--index", corpus_index, "--json", "--doc", RARE)
+    assert {h["doc"] for h in json.loads(result.output)["hits"]} == {RARE}
+
+
+@pytest.mark.slow
+def test_batch_mode(corpus_index, tmp_path):
+    batch = tmp_path / "queries.jsonl"
+    batch.write_text('{"id": "a", "query": "stopping rules"}\n\n{"id": 7, "query": "parametric release"}\n')
+    result = run("search", "--batch", batch, "--index", corpus_index, "--json", "-k", 2)
+    assert result.exit_code == 0
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [(r["id"], r["query"]) for r in lines] == [("a", "stopping rules"), (7, "parametric release")]
+    assert all(len(r["hits"]) == 2 and set(r["hits"][0]) == HIT_FIELDS for r in lines)
+    batch.write_text('{"id": "a", "query": "ok"}\nnot json\n')
+    bad = run("search", "--batch", batch, "--index", corpus_index, "--json")
+    assert bad.exit_code == 2 and "queries.jsonl:2" in bad.output
+
+
+@pytest.mark.slow
+def test_show_prints_exactly_the_printed_lines(corpus_index):
+    result = run("show", RARE, "--lines", "348-350", "--index", corpus_index, "--json")
+    assert result.exit_code == 0
+    payload = json.loads(result.output)
+    assert [line["line"] for line in payload["lines"]] == [348, 349, 350]
+    assert payload["lines"][0]["page_label"] == "9"
+    assert "stopping" in payload["lines"][0]["text"]
+    text = run("show", RARE, "--lines", "348-350", "--index", corpus_index).output
+    assert "p. 9 (PDF p. 11)" in text and "Safety Considerations" in text
+    assert [line.split()[0] for line in text.splitlines() if line.strip()[:3].isdigit()] == ["348", "349", "350"]
+
+
+@pytest.mark.slow
+def test_show_computed_pages_and_web_paragraphs(corpus_index):
+    result = run("show", "fda-data-integrity-cgmp-qa-2018.pdf", "--page", 11, "--lines", "2-3",
+                 "--index", corpus_index, "--json")
+    assert result.exit_code == 0
+    lines = json.loads(result.output)["lines"]
+    assert [(line["page"], line["line_on_page"]) for line in lines] == [(11, 2), (11, 3)]
+    result = run("show", "ngvb-other-helpful-resources.html", "--lines", "2", "--index", corpus_index, "--json")
+    assert [line["line"] for line in json.loads(result.output)["lines"]] == [2]
+
+
+@pytest.mark.slow
+def test_show_errors_say_what_exists(corpus_index):
+    result = run("show", RARE, "--lines", "9000-9010", "--index", corpus_index)
+    assert result.exit_code == 2
+    assert "has no lines 9000–9010" in result.output and "lines run 1–" in result.output
+    result = run("show", "fda-data-integrity-cgmp-qa-2018.pdf", "--lines", "1-3", "--index", corpus_index)
+    assert result.exit_code == 2 and "--page" in result.output
+    result = run("show", RARE, "--page", 999, "--index", corpus_index)
+    assert result.exit_code == 2 and "pages run 1–" in result.output
+    assert run("show", "nope.pdf", "--lines", "1-2", "--index", corpus_index).exit_code == 2
+    assert run("show", RARE, "--lines", "9-3", "--index", corpus_index).exit_code == 2
+
+
+@pytest.mark.slow
+def test_eval_command_prints_scores_and_misses(corpus_index):
+    result = run("eval", DEV_GOLD, "--index", corpus_index, "--json")
+    assert result.exit_code == 0
+    payload = json.loads(result.output)
+    assert payload["mode"] == "hybrid"
+    assert {"hit_at_1", "hit_at_5", "mrr_at_10", "exact_lines_at_1"} <= set(payload["overall"])
+    assert set(payload["by_style"]) == {"keyword", "question", "paraphrase", "exact"}
+
+
+def test_build_command_reports_skipped_files_with_exit_3(tmp_path):
+    sources = tmp_path / "src"
+    sources.mkdir()
+    shutil.copy(HTML_DIR / "asgct-strategic-plan.html", sources)
+    (sources / "truncated.pdf").write_bytes(b"%PDF-1.4\n1 0 obj\n<<")
+    result = run("build", sources, "--index", tmp_path / "idx")
+    assert result.exit_code == 3
+    assert "indexed 1 documents" in result.output
+    assert "skipped truncated.pdf:" in result.output
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = run("build", empty, "--index", tmp_path / "idx")
+    assert result.exit_code == 2 and "no PDF or HTML files" in result.output

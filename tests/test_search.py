@@ -1,0 +1,142 @@
+"""Search over the real corpus index: citations end to end, filters, dedupe, safe lexical queries."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from gtindex import lexical
+from gtindex.citations import CitedLine, Hit, section_citation
+from gtindex.errors import GtindexError
+from gtindex.search import Index
+
+pytestmark = pytest.mark.slow
+
+RARE = "fda-gt-rare-diseases-draft-2018.pdf"
+
+
+@pytest.fixture(scope="module")
+def index(corpus_index):
+    with Index.open(corpus_index) as opened:
+        yield opened
+
+
+def test_stopping_rules_cites_the_rare_diseases_safety_lines(index):
+    hit = index.search("stopping rules", k=5)[0]
+    assert hit.doc == RARE
+    assert hit.status == "draft"
+    assert hit.section.endswith("Safety Considerations")
+    assert hit.page_label_start == hit.page_label_end == "9"
+    assert hit.page_start == 11  # physical page
+    assert hit.line_kind == "printed"
+    assert 347 <= hit.line_start <= 348 and 350 <= hit.line_end <= 355
+    assert "stopping" in hit.text and "rules" in hit.text
+    assert [line.line for line in hit.lines] == list(range(hit.line_start, hit.line_end + 1))
+    assert hit.text in hit.context or hit.lines[0].text in hit.context
+    assert f"§ V.D Safety Considerations, p. 9, lines {hit.line_start}\u2013{hit.line_end}" in hit.citation
+    assert hit.citation.startswith(hit.title)
+
+
+def test_computed_location_for_a_pdf_without_printed_numbers(index):
+    hits = index.search("Can lab staff all use one common username and password?", k=3,
+                        doc="fda-data-integrity-cgmp-qa-2018.pdf")
+    hit = hits[0]
+    assert hit.line_kind == "computed"
+    assert hit.line_start is None and hit.line_end is None
+    first = hit.lines[0]
+    page_text = [row["text"] for row in index.lines(hit.doc, page=first.page)[1]]
+    assert page_text[first.line_on_page - 1] == first.text  # line_on_page counts the page's lines
+    where = f"(PDF p. {first.page})" if first.page_label else f"PDF p. {first.page}"
+    assert where in hit.citation and hit.citation.endswith("on the page (computed)")
+    assert "shared" in hit.text.lower() or "login" in hit.text.lower()
+
+
+def test_web_page_hits_cite_paragraphs(index):
+    hit = index.search("What replaced the Recombinant DNA Advisory Committee?", k=3)[0]
+    assert hit.doc.startswith("ngvb-other-helpful-resources")
+    assert hit.line_kind == "paragraph"
+    assert "NExTRAC" in hit.text
+    assert hit.citation.endswith(f"\u00b6 {hit.line_start}") or f"\u00b6 {hit.line_start}\u2013" in hit.citation
+
+
+def test_filters_restrict_documents(index):
+    only = index.search("risk assessment", k=5, doc="ich-q9-quality-risk-management-2005")
+    assert only and {hit.doc for hit in only} == {"ich-q9-quality-risk-management-2005.pdf"}
+    drafts = index.search("risk assessment", k=10, status="draft")
+    assert drafts and all(hit.status == "draft" for hit in drafts)
+    recent = index.search("risk assessment", k=10, since=2020)
+    assert recent and all(int(hit.date[-4:]) >= 2020 for hit in recent)
+    assert index.search("risk assessment", since=2099) == []
+    with pytest.raises(GtindexError, match="no document named"):
+        index.search("risk", doc="no-such-guidance.pdf")
+
+
+def test_hits_never_repeat_one_place(index):
+    for query in ("stopping rules", "process validation stages", "audit trail review"):
+        hits = index.search(query, k=10)
+        assert [hit.rank for hit in hits] == list(range(1, len(hits) + 1))
+        for i, a in enumerate(hits):
+            for b in hits[i + 1:]:
+                if a.doc == b.doc:
+                    a_seqs = {(line.page, line.line_on_page) for line in a.lines}
+                    b_seqs = {(line.page, line.line_on_page) for line in b.lines}
+                    assert not a_seqs & b_seqs, (query, a.citation, b.citation)
+
+
+def test_narrowed_citations_are_short(index):
+    for query in ("stopping rules", "parametric release", "concurrent validation of an API process"):
+        for hit in index.search(query, k=5):
+            assert 1 <= len(hit.lines) <= 4, hit.citation
+
+
+@pytest.mark.parametrize("query", [
+    '"', '*', 'NEAR(stopping rules)', 'title:stopping', '-rules', '(((', ')', 'AND OR NOT', 'the of and',
+    'stopping" OR "x', "Q9(R1)", "21 CFR 50.53", "e-mail: a@b.c", "^rules", "{x}", "'quoted'",
+])
+def test_hostile_lexical_queries_never_fail(index, query):
+    hits = index.search(query, k=3, mode="lexical")
+    assert isinstance(hits, list)
+
+
+def test_section_numbers_match_as_phrases(index):
+    hit = index.search("314.101(d)(5)", k=1, mode="lexical")[0]
+    assert "314.101(d)(5)" in hit.context
+    hit = index.search("21 CFR 50.53", k=1, mode="lexical")[0]
+    assert "50.53" in hit.context
+
+
+def test_build_query_quotes_every_token():
+    query = lexical.build_query('NEAR("stopping" rules*) -x 314.101(d)(5) the')
+    assert query.to_fts() == '"near" OR "stopping" OR "rules" OR "x" OR "314 101 d 5"'
+    assert lexical.build_query("the of and").empty
+
+
+def test_section_citation_joins_numbered_labels():
+    assert section_citation("V. CLINICAL TRIAL RECOMMENDATIONS > D. Safety Considerations") == "V.D Safety Considerations"
+    assert section_citation("3. GUIDELINES > 3.3 Class 2 Solvents") == "3.3 Class 2 Solvents"
+    assert section_citation("Strategic Plan > Advocacy") == "Advocacy"
+    assert section_citation("") == ""
+
+
+def test_footnote_citation():
+    lines = [CitedLine(page=11, page_label="9", line=None, line_on_page=40, text="6 See 21 CFR 50.53.",
+                       kind="footnote", footnote=6)]
+    hit = Hit(1, "x.pdf", "A Guidance", "final", "May 2018", "CDER", "V. X", "printed", lines, "", 1.0)
+    assert hit.citation == "A Guidance (May 2018), \u00a7 V X, p. 9, footnote 6"
+
+
+def test_search_process_never_imports_torch(corpus_index):
+    code = textwrap.dedent(f"""
+        import sys
+        from gtindex.cli import main
+        sys.argv = ["gtindex", "search", "stopping rules", "--index", {str(corpus_index)!r}, "--json"]
+        try:
+            main()
+        except SystemExit as exit:
+            assert exit.code == 0, exit.code
+        heavy = [name for name in ("torch", "sentence_transformers", "transformers") if name in sys.modules]
+        assert not heavy, heavy
+    """)
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
