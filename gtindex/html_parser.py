@@ -95,7 +95,10 @@ def parse_html(path: Path) -> Document:
     root = content_root(soup)
     _remove_chrome(root)
     extractor = _Extractor(base_url)
-    extractor.block(root)
+    try:
+        extractor.block(root)
+    except RecursionError:  # the walk recurses once per nesting level; real pages need ~30
+        raise ParseError(str(path), "not a readable HTML page: elements nested too deeply") from None
     extractor.flush()
     if not extractor.lines:
         raise ParseError(str(path), "no readable text in this HTML page")
@@ -205,8 +208,14 @@ def _remove_invisible(soup: BeautifulSoup) -> None:
     for tag in soup.find_all(NON_CONTENT_TAGS):
         tag.decompose()
     for tag in soup.find_all(_is_hidden):
-        if not tag.decomposed:
+        if not _is_removed(tag):
             tag.decompose()
+
+
+def _is_removed(tag: Tag) -> bool:
+    # Not `tag.decomposed`: on a live tag that property falls through to Tag.__getattr__,
+    # which searches the whole subtree for a child named "_decomposed" (quadratic).
+    return tag.__dict__.get("_decomposed", False)
 
 
 def _is_hidden(tag: Tag) -> bool:
@@ -238,7 +247,7 @@ def content_root(soup: BeautifulSoup) -> Tag:
 def _remove_chrome(root: Tag) -> None:
     root_text = _text_length(root)
     for tag in root.find_all(True):
-        if tag.decomposed:  # inside an element removed earlier in this loop
+        if _is_removed(tag):  # inside an element removed earlier in this loop
             continue
         if _is_semantic_chrome(tag) or (
             _has_chrome_name(tag) and _text_length(tag) < CHROME_MAX_TEXT_SHARE * root_text

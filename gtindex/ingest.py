@@ -27,6 +27,7 @@ PDF_MAGIC = b"%PDF-"
 PDF_MAGIC_WINDOW = 1024  # PDF readers accept the header anywhere in the first KiB
 HTML_SNIFF_BYTES = 8192
 MAX_REASON_CHARS = 160
+WORKER_START_TIMEOUT_S = 120  # a cold start imports pdfplumber; slow disks take a while
 
 ParseResult = tuple[Path, Document | ParseError]
 
@@ -143,18 +144,18 @@ def parse_many(
     limits = _Limits(timeout_s=timeout_s, max_memory_mb=max_memory_mb)
     pool: list[_Worker] = []
     try:
-        pool = [_Worker.start(limits) for _ in range(pool_size)]
+        pool = _start_workers(pool_size, limits)
         while pending or any(worker.job for worker in pool):
             for worker in pool:
                 if worker.job is None and pending:
                     worker.assign(pending.popleft(), limits.timeout_s)
-            for path, result, worker in _collect(pool, limits):
-                if not worker.alive and pending:
-                    pool[pool.index(worker)] = _Worker.start(limits)
+            for path, result in _collect(pool, limits):
                 if on_result is not None:
                     on_result(path, result)
                 yield path, result
+            lost = sum(1 for worker in pool if not worker.alive)
             pool = [worker for worker in pool if worker.alive]
+            pool += _start_workers(min(lost, len(pending)), limits)
     finally:
         for worker in pool:
             worker.stop()
@@ -164,6 +165,20 @@ def parse_many(
 class _Limits:
     timeout_s: float
     max_memory_mb: int
+
+
+def _start_workers(count: int, limits: _Limits) -> list[_Worker]:
+    """Start `count` workers and wait until each has imported its parsers, so that
+    start-up time never counts against a file's time limit."""
+    workers = [_Worker.spawn(limits) for _ in range(count)]
+    try:
+        for worker in workers:
+            worker.wait_ready()
+    except BaseException:
+        for worker in workers:
+            worker.stop()
+        raise
+    return workers
 
 
 @dataclass
@@ -177,7 +192,7 @@ class _Worker:
     alive: bool = True
 
     @classmethod
-    def start(cls, limits: _Limits) -> _Worker:
+    def spawn(cls, limits: _Limits) -> _Worker:
         parent_end, child_end = _CONTEXT.Pipe()
         process = _CONTEXT.Process(
             target=_worker_main, args=(child_end, limits.max_memory_mb), daemon=True
@@ -185,6 +200,18 @@ class _Worker:
         process.start()
         child_end.close()
         return cls(process=process, conn=parent_end)
+
+    def wait_ready(self) -> None:
+        try:
+            if self.conn.poll(WORKER_START_TIMEOUT_S) and self.conn.recv() == _READY:
+                return
+        except (EOFError, OSError):
+            pass
+        self.kill()
+        raise GtindexError(
+            f"a parser process failed to start (exit code {self.process.exitcode}); "
+            "check that gtindex is installed correctly"
+        )
 
     def assign(self, path: Path, timeout_s: float) -> None:
         self.conn.send(str(path))
@@ -215,7 +242,7 @@ class _Worker:
             self.alive = False
 
 
-def _collect(pool: list[_Worker], limits: _Limits) -> Iterator[tuple[Path, Document | ParseError, _Worker]]:
+def _collect(pool: list[_Worker], limits: _Limits) -> Iterator[ParseResult]:
     """Wait until a busy worker answers, dies or runs out of time; report each such job."""
     busy = [worker for worker in pool if worker.job is not None]
     next_deadline = min(worker.deadline for worker in busy)
@@ -225,11 +252,11 @@ def _collect(pool: list[_Worker], limits: _Limits) -> Iterator[tuple[Path, Docum
     for worker in busy:
         if worker.conn in ready or worker.process.sentinel in ready:
             path = worker.finish()
-            yield path, _receive(worker, path, limits), worker
+            yield path, _receive(worker, path, limits)
         elif now >= worker.deadline:
             worker.kill()
             path = worker.finish()
-            yield path, ParseError(str(path), f"took longer than {limits.timeout_s:g}s; skipped"), worker
+            yield path, ParseError(str(path), f"took longer than {limits.timeout_s:g}s; skipped")
 
 
 def _receive(worker: _Worker, path: Path, limits: _Limits) -> Document | ParseError:
@@ -258,7 +285,7 @@ def _crash_reason(exitcode: int | None) -> str:
 
 # ----------------------------------------------------------------------------- worker side
 
-_OK, _ERROR, _MEMORY = "ok", "error", "memory"
+_READY, _OK, _ERROR, _MEMORY = "ready", "ok", "error", "memory"
 
 # forkserver: workers never inherit a parent's threads (torch, faiss), unlike fork.
 _CONTEXT = multiprocessing.get_context(
@@ -270,6 +297,7 @@ def _worker_main(conn: Connection, max_memory_mb: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _import_parsers()
     _limit_memory(max_memory_mb)
+    conn.send(_READY)
     while True:
         try:
             job = conn.recv()
