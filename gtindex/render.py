@@ -11,14 +11,16 @@ import re
 
 # ESC-introduced sequences (ECMA-48): CSI "ESC [ params final", OSC/DCS/SOS/PM/APC
 # strings terminated by BEL or ST, and two-byte escapes. The 8-bit C1 forms
-# (\x9b CSI, \x9d OSC, ...) are matched too.
+# (\x9b CSI, \x9d OSC, ...) are matched too. A string without its terminator is not
+# swallowed to the end of the text: its introducer alone is removed (below), so stray
+# C1 bytes from an odd PDF font never hide the words after them.
 _ANSI_SEQUENCE = re.compile(
     r"""
-    (?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]                          # CSI ... final byte
-    | (?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f]).*?(?:\x07|\x1b\\|\x9c|$)  # OSC/DCS/SOS/PM/APC string
-    | \x1b[ -/]*[0-~]                                          # other escapes (ESC c, ESC ( B, ...)
+    (?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]                                    # CSI ... final byte
+    | (?:\x1b[\]PX^_]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)  # OSC/DCS/... string
+    | \x1b[ -/]*[0-~]                                                    # ESC c, ESC ( B, ...
     """,
-    re.VERBOSE | re.DOTALL,
+    re.VERBOSE,
 )
 
 # C0 controls except \t and \n, DEL, C1 controls, and Unicode bidi controls
@@ -35,6 +37,22 @@ def sanitize_text(text: str) -> str:
     """
     without_sequences = _ANSI_SEQUENCE.sub("", text)
     return _CONTROL_CHARS.sub("", without_sequences)
+
+
+# Characters json.dumps(ensure_ascii=False) leaves raw but a terminal acts on.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def terminal_safe_json(value, indent: int | None = 2) -> str:
+    """JSON with readable non-ASCII text, but C1 controls and bidi overrides \\u-escaped.
+
+    The data is unchanged (a JSON reader gets the exact text back); only the bytes that
+    reach the terminal are safe. json already escapes C0 controls, ESC included.
+    """
+    import json
+
+    text = json.dumps(value, ensure_ascii=False, indent=indent)
+    return _JSON_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
 
 
 # --------------------------------------------------------------------------- search views
@@ -135,3 +153,65 @@ def render_eval(console, reports) -> None:
             console.print(Text(f"   expected: {expected}", style="green"))
             for citation in result.top:
                 console.print(Text(f"   got:      {sanitize_text(citation)}", style="dim"))
+
+
+# --------------------------------------------------------------------------- parse view
+
+
+def render_document(console, document) -> None:
+    """`gtindex parse`: a header, then per page a marker, section changes, and every line
+    with its number in a right-aligned margin (a computed "page.line" marker, dimmed,
+    where no number is printed); footnotes are marked."""
+    from rich.text import Text
+
+    console.print(Text(sanitize_text(document.title or document.doc), style="bold"))
+    console.print(Text(sanitize_text(_document_facts(document)), style="dim"))
+    markers = [_line_marker(line) for line in document.lines]
+    width = max((len(marker) for marker, _printed in markers), default=1)
+    page = section = None
+    for line, (marker, printed) in zip(document.lines, markers):
+        if document.source_type == "pdf" and line.page != page:
+            page = line.page
+            console.print()
+            console.print(Text(_page_marker(line), style="bold cyan"))
+        if line.section != section:
+            section = line.section
+            if section:
+                console.print(Text("§ " + sanitize_text(section), style="magenta"))
+        margin = Text(f"{marker:>{width}}  ", style="" if printed else "dim")
+        console.print(margin + _line_text(line), soft_wrap=True)
+
+
+def _document_facts(document) -> str:
+    facts = [
+        document.doc,
+        document.source_type.upper(),
+        document.status,
+        document.date,
+        document.center,
+        f"{document.pages} page{'s' if document.pages != 1 else ''}" if document.source_type == "pdf" else "",
+        f"{len(document.lines)} lines, {document.line_kind} numbers",
+    ]
+    return " · ".join(fact for fact in facts if fact)
+
+
+def _line_marker(line) -> tuple[str, bool]:
+    """The number shown in the margin and whether it is printed in the source."""
+    if line.line is not None:
+        return str(line.line), True
+    return f"{line.page}.{line.line_on_page}", False
+
+
+def _page_marker(line) -> str:
+    label = f"printed page {sanitize_text(line.page_label)}" if line.page_label else "no printed page number"
+    return f"── PDF page {line.page} · {label} ──"
+
+
+def _line_text(line):
+    from rich.text import Text
+
+    text = Text(sanitize_text(line.text), style="bold" if line.kind == "heading" else "")
+    if line.kind == "footnote":
+        note = f"[footnote {line.footnote}] " if line.footnote is not None else "[footnote] "
+        return Text(note, style="italic dim") + text
+    return text
