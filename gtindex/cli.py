@@ -56,6 +56,34 @@ def index_option(func):
     )(func)
 
 
+# ------------------------------------------------------------------ parse
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the parsed document as one JSON object.")
+def parse(file, as_json):
+    """Parse one PDF or web page and print its lines as the index will store them."""
+    from .documents import ParseError
+    from .errors import GtindexError
+    from .ingest import parse_file
+    from .render import render_document, sanitize_text, terminal_safe_json
+
+    try:
+        document = parse_file(file)
+    except ParseError as exc:
+        raise GtindexError(sanitize_text(str(exc))) from None
+    if as_json:
+        click.echo(terminal_safe_json(document.to_json()))
+    else:
+        from rich.console import Console
+
+        # rich colours only a terminal and honours NO_COLOR; highlight=False keeps it from
+        # colouring numbers and URLs inside document text.
+        render_document(Console(highlight=False), document)
+    sys.exit(EXIT_FOUND)
+
+
 # ------------------------------------------------------------------ build / search / show / eval
 
 DEFAULT_CORPUS = Path("corpus")

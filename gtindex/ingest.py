@@ -86,6 +86,12 @@ def _looks_like_html(head: bytes) -> bool:
     return HTML_TAG.search(text) is not None
 
 
+def _not_a_file_reason(path: Path) -> str:
+    if not path.exists():
+        return "no such file"
+    return "a folder, not a file" if path.is_dir() else "not a regular file"
+
+
 def _unknown_content_reason(path: Path) -> str:
     if path.suffix.lower() == ".pdf":
         return "not a PDF: no %PDF- header (damaged or another file type); download it again"
@@ -97,7 +103,7 @@ def parse_file(path: Path | str) -> Document:
     path = Path(path)
     try:
         if not path.is_file():
-            raise ParseError(str(path), "not a regular file")
+            raise ParseError(str(path), _not_a_file_reason(path))
         if path.stat().st_size == 0:
             raise ParseError(str(path), "empty file")
         kind = sniff(path)

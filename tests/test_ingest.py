@@ -102,9 +102,9 @@ def test_parse_file_reports_bad_input_with_one_line(tmp_path, name, content, rea
 
 
 def test_parse_file_reports_a_folder_or_missing_file(tmp_path):
-    with pytest.raises(ParseError, match="not a regular file"):
+    with pytest.raises(ParseError, match="a folder, not a file"):
         parse_file(tmp_path)
-    with pytest.raises(ParseError, match="not a regular file"):
+    with pytest.raises(ParseError, match="no such file"):
         parse_file(tmp_path / "missing.pdf")
 
 
