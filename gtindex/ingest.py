@@ -22,6 +22,10 @@ from .documents import Document, ParseError
 from .errors import GtindexError
 from .html_parser import HTML_TAG, parse_html
 
+# Part of the index's parsed-document cache key (build.py): bump it whenever the output of
+# html_parser or pdf_parser changes, so that the next build parses every file again.
+PARSER_VERSION = "1"
+
 SOURCE_SUFFIXES = {".pdf", ".html", ".htm"}
 PDF_MAGIC = b"%PDF-"
 PDF_MAGIC_WINDOW = 1024  # PDF readers accept the header anywhere in the first KiB
@@ -146,7 +150,7 @@ def parse_many(
     pending = deque(Path(p) for p in paths)
     if not pending:
         return
-    pool_size = max(1, min(workers or os.cpu_count() or 1, len(pending)))
+    pool_size = max(1, min(workers or _usable_cpus(), len(pending)))
     limits = _Limits(timeout_s=timeout_s, max_memory_mb=max_memory_mb)
     pool: list[_Worker] = []
     try:
@@ -165,6 +169,13 @@ def parse_many(
     finally:
         for worker in pool:
             worker.stop()
+
+
+def _usable_cpus() -> int:
+    # os.cpu_count() counts the host's CPUs, not the ones a container or taskset allows
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)
