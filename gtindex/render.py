@@ -164,11 +164,11 @@ def render_document(console, document) -> None:
     where no number is printed); footnotes are marked."""
     from rich.text import Text
 
-    console.print(Text(sanitize_text(document.title or document.doc), style="bold"))
-    console.print(Text(sanitize_text(_document_facts(document)), style="dim"))
+    console.print(Text(sanitize_text(document.title or document.doc), style="bold"), soft_wrap=True)
+    console.print(Text(sanitize_text(_document_facts(document)), style="dim"), soft_wrap=True)
     markers = [_line_marker(line) for line in document.lines]
     width = max((len(marker) for marker, _printed in markers), default=1)
-    page = section = None
+    page = section = previous = None
     for line, (marker, printed) in zip(document.lines, markers):
         if document.source_type == "pdf" and line.page != page:
             page = line.page
@@ -177,9 +177,11 @@ def render_document(console, document) -> None:
         if line.section != section:
             section = line.section
             if section:
-                console.print(Text("§ " + sanitize_text(section), style="magenta"))
+                console.print(Text("§ " + sanitize_text(section), style="magenta"), soft_wrap=True)
         margin = Text(f"{marker:>{width}}  ", style="" if printed else "dim")
-        console.print(margin + _line_text(line), soft_wrap=True)
+        continues_note = previous is not None and previous.kind == "footnote" and previous.footnote == line.footnote
+        console.print(margin + _line_text(line, continues_note), soft_wrap=True)
+        previous = line
 
 
 def _document_facts(document) -> str:
@@ -207,11 +209,12 @@ def _page_marker(line) -> str:
     return f"── PDF page {line.page} · {label} ──"
 
 
-def _line_text(line):
+def _line_text(line, continues_note: bool = False):
+    """The line's text; a footnote's first line starts with "[footnote N]", the rest indent."""
     from rich.text import Text
 
     text = Text(sanitize_text(line.text), style="bold" if line.kind == "heading" else "")
     if line.kind == "footnote":
         note = f"[footnote {line.footnote}] " if line.footnote is not None else "[footnote] "
-        return Text(note, style="italic dim") + text
+        return Text(" " * len(note) if continues_note else note, style="italic dim") + text
     return text

@@ -67,6 +67,7 @@ def pdf_document() -> Document:
             line(3, "1", 1, 1, KIND_HEADING, "I. INTRODUCTION", "I. INTRODUCTION"),
             line(3, "1", 2, 2, KIND_BODY, "I. INTRODUCTION", "We, FDA, are providing you\x1b]0;owned\x07 advice."),
             line(3, "1", None, 3, KIND_FOOTNOTE, "I. INTRODUCTION", "See 21 CFR 312.", footnote=1),
+            line(3, "1", None, 4, KIND_FOOTNOTE, "I. INTRODUCTION", "Continued note.", footnote=1),
         ],
     )
 
@@ -81,13 +82,14 @@ def test_render_document_shows_pages_sections_margins_and_footnotes():
     output = render(pdf_document())
     lines = output.splitlines()
     assert lines[0] == "Human Gene Therapy"
-    assert lines[1] == "gt-draft.pdf · PDF · draft · July 2018 · CBER · 3 pages · 4 lines, printed numbers"
+    assert lines[1] == "gt-draft.pdf · PDF · draft · July 2018 · CBER · 3 pages · 5 lines, printed numbers"
     assert "── PDF page 1 · no printed page number ──" in lines
     assert "── PDF page 3 · printed page 1 ──" in lines
     assert "§ I. INTRODUCTION" in lines
     assert "1.1  Cover page text" in lines  # computed page.line marker where none is printed
     assert "  2  We, FDA, are providing you advice." in lines  # printed number, right-aligned
     assert "3.3  [footnote 1] See 21 CFR 312." in lines
+    assert "3.4               Continued note." in lines  # a footnote is marked once
     assert lines.index("§ I. INTRODUCTION") < lines.index("  1  I. INTRODUCTION")
     assert "\x1b" not in output and "owned" not in output
 
