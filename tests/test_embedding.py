@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -89,7 +90,7 @@ def test_onnx_matches_sentence_transformers(build_encoder, query_encoder):
     texts = varied_texts()
     assert max(count_tokens(texts)) > MAX_TOKENS  # truncation is exercised
     reference = build_encoder.encode(texts, batch_size=16)
-    for batch_size in (1, 7, 64):
+    for batch_size in (7, 64):  # several padded batches; one batch padded to 256
         onnx = query_encoder.encode(texts, batch_size=batch_size)
         assert onnx.shape == (len(texts), DIM) and onnx.dtype == np.float32
         cosines = np.sum(onnx * reference, axis=1)
@@ -124,11 +125,19 @@ def test_export_writes_model_tokenizer_and_config(onnx_dir):
     config = json.loads((onnx_dir / embedding.CONFIG_FILE).read_text())
     assert config["dim"] == DIM and config["max_tokens"] == MAX_TOKENS
     assert config["pooling"] == "mean" and config["normalize"] is True
-    assert (onnx_dir / "model.onnx").stat().st_size > 80_000_000  # fp32 weights, ~90 MB
+    assert config["files"] == list(embedding.MODEL_FILES)
+    assert sorted(p.name for p in onnx_dir.iterdir()) == sorted(embedding.MODEL_FILES)
+    assert (onnx_dir / "model.onnx.data").stat().st_size > 80_000_000  # fp32 weights, ~90 MB
     assert (onnx_dir / "tokenizer.json").read_bytes() == (
         embedding.bundled_model_dir() / "tokenizer.json"
     ).read_bytes()
-    assert not list(onnx_dir.glob("*.tmp"))
+
+
+def test_export_is_deterministic_and_can_overwrite(onnx_dir, tmp_path):
+    shutil.copytree(onnx_dir, tmp_path / "model")
+    again = export_onnx(tmp_path / "model")  # over an existing export: replaced, not appended to
+    for name in embedding.MODEL_FILES:
+        assert (again / name).read_bytes() == (onnx_dir / name).read_bytes(), name
 
 
 def test_query_path_imports_no_torch(onnx_dir, tmp_path):
@@ -154,11 +163,13 @@ def test_missing_or_damaged_query_model_is_a_clear_error(onnx_dir, tmp_path):
         load_query_encoder(tmp_path / "nowhere")
     damaged = tmp_path / "damaged"
     damaged.mkdir()
-    for name in ("tokenizer.json", embedding.CONFIG_FILE):
+    for name in embedding.MODEL_FILES:
         (damaged / name).write_bytes((onnx_dir / name).read_bytes())
-    (damaged / "model.onnx").write_bytes((onnx_dir / "model.onnx").read_bytes()[:100_000])
-    with pytest.raises(GtindexError, match="rebuild the index"):
-        load_query_encoder(damaged)
+    for name in ("model.onnx", "model.onnx.data"):
+        (damaged / name).write_bytes((onnx_dir / name).read_bytes()[:100_000])
+        with pytest.raises(GtindexError, match="rebuild the index"):
+            load_query_encoder(damaged)
+        (damaged / name).write_bytes((onnx_dir / name).read_bytes())
     (damaged / embedding.CONFIG_FILE).write_text("{not json")
     with pytest.raises(GtindexError, match="damaged"):
         load_query_encoder(damaged)
