@@ -8,17 +8,19 @@ that file.
 """
 from __future__ import annotations
 
-import multiprocessing
+import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from multiprocessing.connection import Connection, wait
+from dataclasses import asdict, dataclass
+from multiprocessing.connection import wait
 from pathlib import Path
 
-from .documents import Document, ParseError
+from .documents import Document, Line, Link, ParseError
 from .errors import GtindexError
 from .html_parser import HTML_TAG, parse_html
 
@@ -193,47 +195,64 @@ def _start_workers(count: int, limits: _Limits) -> list[_Worker]:
             worker.wait_ready()
     except BaseException:
         for worker in workers:
-            worker.stop()
+            worker.kill()
         raise
     return workers
 
 
 @dataclass
 class _Worker:
-    """One long-lived parsing process fed one path at a time over a pipe."""
+    """One long-lived parser process: a path per line in on stdin, a JSON result per line
+    out on stdout.
 
-    process: multiprocessing.process.BaseProcess
-    conn: Connection
+    A plain `python -c` child rather than multiprocessing: spawn/forkserver re-run the
+    caller's main script in every worker (breaking `python - <script`, scripts without a
+    __main__ guard), and fork would copy a parent's torch/faiss threads. JSON, not pickle,
+    crosses the pipe.
+    """
+
+    process: subprocess.Popen
     job: Path | None = None
     deadline: float = 0.0
     alive: bool = True
 
     @classmethod
     def spawn(cls, limits: _Limits) -> _Worker:
-        parent_end, child_end = _CONTEXT.Pipe()
-        process = _CONTEXT.Process(
-            target=_worker_main, args=(child_end, limits.max_memory_mb), daemon=True
+        package_root = str(Path(__file__).resolve().parents[1])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+        process = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_COMMAND, str(limits.max_memory_mb)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,  # pdfminer logs warnings per odd object; results carry the reasons
+            env=env,
         )
-        process.start()
-        child_end.close()
-        return cls(process=process, conn=parent_end)
+        return cls(process=process)
 
     def wait_ready(self) -> None:
-        try:
-            if self.conn.poll(WORKER_START_TIMEOUT_S) and self.conn.recv() == _READY:
+        if wait([self.process.stdout], timeout=WORKER_START_TIMEOUT_S):
+            message = self.read()
+            if message is not None and message.get("status") == _READY:
                 return
-        except (EOFError, OSError):
-            pass
         self.kill()
         raise GtindexError(
-            f"a parser process failed to start (exit code {self.process.exitcode}); "
+            f"a parser process failed to start (exit code {self.process.returncode}); "
             "check that gtindex is installed correctly"
         )
 
     def assign(self, path: Path, timeout_s: float) -> None:
-        self.conn.send(str(path))
+        self.process.stdin.write(json.dumps(str(path)).encode() + b"\n")
+        self.process.stdin.flush()
         self.job = path
         self.deadline = time.monotonic() + timeout_s
+
+    def read(self) -> dict | None:
+        """The worker's next message; None when it died before finishing one."""
+        line = self.process.stdout.readline()
+        try:
+            return json.loads(line)
+        except ValueError:
+            return None
 
     def finish(self) -> Path:
         path, self.job = self.job, None
@@ -241,33 +260,36 @@ class _Worker:
 
     def kill(self) -> None:
         self.process.kill()
-        self.process.join()
-        self.conn.close()
-        self.alive = False
+        self._close()
 
     def stop(self) -> None:
-        if self.alive:
+        if not self.alive:
+            return
+        try:
+            self.process.stdin.close()  # end of input: the worker exits
+            self.process.wait(timeout=2)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+        self._close()
+
+    def _close(self) -> None:
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout):
             try:
-                self.conn.send(None)
+                stream.close()
             except OSError:
                 pass
-            self.process.join(timeout=1)
-            if self.process.is_alive():
-                self.process.kill()
-                self.process.join()
-            self.conn.close()
-            self.alive = False
+        self.alive = False
 
 
 def _collect(pool: list[_Worker], limits: _Limits) -> Iterator[ParseResult]:
     """Wait until a busy worker answers, dies or runs out of time; report each such job."""
     busy = [worker for worker in pool if worker.job is not None]
     next_deadline = min(worker.deadline for worker in busy)
-    handles = [worker.conn for worker in busy] + [worker.process.sentinel for worker in busy]
-    ready = set(wait(handles, timeout=max(0.0, next_deadline - time.monotonic())))
+    ready = wait([worker.process.stdout for worker in busy], timeout=max(0.0, next_deadline - time.monotonic()))
     now = time.monotonic()
     for worker in busy:
-        if worker.conn in ready or worker.process.sentinel in ready:
+        if worker.process.stdout in ready:
             path = worker.finish()
             yield path, _receive(worker, path, limits)
         elif now >= worker.deadline:
@@ -277,19 +299,16 @@ def _collect(pool: list[_Worker], limits: _Limits) -> Iterator[ParseResult]:
 
 
 def _receive(worker: _Worker, path: Path, limits: _Limits) -> Document | ParseError:
-    try:
-        status, payload = worker.conn.recv()
-    except (EOFError, OSError):  # died without answering
-        worker.process.join()
-        worker.alive = False
-        return ParseError(str(path), _crash_reason(worker.process.exitcode))
-    if status == _MEMORY:
-        worker.process.join()  # the worker exits after a MemoryError; its heap is suspect
-        worker.alive = False
+    message = worker.read()
+    if message is None:  # died without answering
+        worker.kill()
+        return ParseError(str(path), _crash_reason(worker.process.returncode))
+    if message["status"] == _MEMORY:
+        worker.stop()  # the worker exits after a MemoryError; its heap is suspect
         return ParseError(str(path), f"needed more than {limits.max_memory_mb} MB; skipped")
-    if status == _ERROR:
-        return ParseError(str(path), payload)
-    return payload
+    if message["status"] == _ERROR:
+        return ParseError(str(path), message["reason"])
+    return document_from_dict(message["document"])
 
 
 def _crash_reason(exitcode: int | None) -> str:
@@ -300,35 +319,40 @@ def _crash_reason(exitcode: int | None) -> str:
     return f"parser crashed (exit code {exitcode}); skipped"
 
 
+def document_from_dict(data: dict) -> Document:
+    """The inverse of dataclasses.asdict(document)."""
+    fields = dict(data)
+    fields["lines"] = [Line(**line) for line in data["lines"]]
+    fields["links"] = [Link(**link) for link in data["links"]]
+    return Document(**fields)
+
+
 # ----------------------------------------------------------------------------- worker side
 
 _READY, _OK, _ERROR, _MEMORY = "ready", "ok", "error", "memory"
-
-# forkserver: workers never inherit a parent's threads (torch, faiss), unlike fork.
-_CONTEXT = multiprocessing.get_context(
-    "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-)
+_WORKER_COMMAND = "import sys; from gtindex.ingest import worker_main; worker_main(int(sys.argv[1]))"
 
 
-def _worker_main(conn: Connection, max_memory_mb: int) -> None:
+def worker_main(max_memory_mb: int) -> None:
+    """Body of a parser process: read JSON paths from stdin, write one JSON result each."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     _import_parsers()
     _limit_memory(max_memory_mb)
-    conn.send(_READY)
-    while True:
+    _send({"status": _READY})
+    for line in sys.stdin.buffer:
+        path = json.loads(line)
         try:
-            job = conn.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        try:
-            conn.send((_OK, parse_file(job)))
+            _send({"status": _OK, "document": asdict(parse_file(path))})
         except ParseError as exc:
-            conn.send((_ERROR, exc.reason))
+            _send({"status": _ERROR, "reason": exc.reason})
         except MemoryError:
-            conn.send((_MEMORY, None))
+            _send({"status": _MEMORY})
             return
+
+
+def _send(message: dict) -> None:
+    sys.stdout.buffer.write(json.dumps(message, ensure_ascii=False).encode("utf-8") + b"\n")
+    sys.stdout.buffer.flush()
 
 
 def _import_parsers() -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import importlib.util
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -204,6 +206,26 @@ def test_per_file_memory_limit_skips_a_file_and_goes_on(tmp_path):
     assert isinstance(results[huge], ParseError)
     assert results[huge].reason == "needed more than 16 MB; skipped"
     assert isinstance(results[PAGE], Document)
+
+
+def test_documents_from_workers_equal_in_process_parses():
+    paths = sorted(HTML_DIR.glob("*.html"))
+    from_workers = dict(parse_many(paths, workers=2))
+    assert all(from_workers[path] == parse_file(path) for path in paths)
+
+
+def test_parse_many_from_a_script_without_main_guard(tmp_path):
+    # Workers never re-run the caller's script (multiprocessing spawn would: `python -`
+    # and unguarded scripts broke).
+    script = (
+        "from gtindex.ingest import parse_many\n"
+        f"results = dict(parse_many([{str(PAGE)!r}, {str(PAGE)!r}], workers=2))\n"
+        "print(sorted(type(r).__name__ for r in results.values()))\n"
+    )
+    completed = subprocess.run([sys.executable, "-"], input=script, capture_output=True, text=True,
+                               cwd=tmp_path, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "['Document']"
 
 
 def test_parse_many_of_nothing_yields_nothing():
