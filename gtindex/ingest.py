@@ -70,7 +70,7 @@ def _files_in_folder(folder: Path) -> Iterator[Path]:
 
 
 def sniff(path: Path | str) -> str:
-    """"pdf" or "html", decided by the bytes, not the file name; ParseError otherwise."""
+    """Return "pdf" or "html", decided by the bytes, not the file name; ParseError otherwise."""
     with open(path, "rb") as handle:
         head = handle.read(HTML_SNIFF_BYTES)
     if not head:
