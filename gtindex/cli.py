@@ -153,7 +153,8 @@ def search(query, index_dir, k, as_json, doc, status, since, mode, batch):
     if (query is None) == (batch is None):
         raise click.UsageError("give a QUERY or --batch FILE (not both)")
     filters = {"k": k, "doc": doc, "status": status, "since": since, "mode": mode}
-    with Index.open(index_dir) as index:
+    # One query per process: load the query model the cheapest way (a batch amortises it).
+    with Index.open(index_dir, fast_start=batch is None) as index:
         if batch is not None:
             found = False
             for record in _batch_queries(batch):

@@ -58,12 +58,14 @@ class _Candidate:
 class Index:
     """A read-only view of the live generation of an index directory."""
 
-    def __init__(self, path: Path, generation: store.Generation, conn: sqlite3.Connection, dense):
+    def __init__(self, path: Path, generation: store.Generation, conn: sqlite3.Connection, dense=None,
+                 fast_start: bool = False):
         self.path = path
         self.generation = generation
         self.conn = conn
-        self.dense = dense
+        self._dense = dense
         self._encoder = None
+        self._fast_start = fast_start
         self._documents = {
             row["doc_id"]: DocumentInfo(
                 doc_id=row["doc_id"], doc=row["doc"], title=row["title"], status=row["status"],
@@ -74,22 +76,31 @@ class Index:
         }
 
     @classmethod
-    def open(cls, path: Path | str) -> "Index":
-        from .dense import DenseIndex
+    def open(cls, path: Path | str, fast_start: bool = False) -> "Index":
+        """The live generation. fast_start: this process answers one query and exits
+        (`gtindex search`), so load the query model the cheapest way (see OnnxEncoder)."""
         from .embedding import DIM, MODEL_NAME
 
         path = Path(path)
         generation = store.open_generation(path, MODEL_NAME, DIM)
         conn = store.connect_readonly(generation.sqlite_path)
-        try:
-            dense = DenseIndex.load(generation.vectors_path, mmap=True)
-        except GtindexError:
-            raise
-        except Exception as exc:  # faiss raises RuntimeError on a damaged file
-            raise store.IndexError_(
-                f"{generation.vectors_path} cannot be read ({exc}); rebuild with `gtindex build`"
-            ) from None
-        return cls(path, generation, conn, dense)
+        return cls(path, generation, conn, fast_start=fast_start)
+
+    @property
+    def dense(self):
+        """The FAISS index, loaded on first use: `gtindex show` never pays for importing faiss."""
+        if self._dense is None:
+            from .dense import DenseIndex
+
+            try:
+                self._dense = DenseIndex.load(self.generation.vectors_path, mmap=True)
+            except GtindexError:
+                raise
+            except Exception as exc:  # faiss raises RuntimeError on a damaged file
+                raise store.IndexError_(
+                    f"{self.generation.vectors_path} cannot be read ({exc}); rebuild with `gtindex build`"
+                ) from None
+        return self._dense
 
     def close(self) -> None:
         self.conn.close()
@@ -184,7 +195,7 @@ class Index:
         if self._encoder is None:
             from .embedding import load_query_encoder
 
-            self._encoder = load_query_encoder(self.generation.model_dir)
+            self._encoder = load_query_encoder(self.generation.model_dir, fast_start=self._fast_start)
         return self._encoder
 
     def search(
