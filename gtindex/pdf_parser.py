@@ -95,18 +95,20 @@ _DATE_ANY_RE = re.compile(rf"\b(?P<m>{_MONTHS})\s+(?:\d{{1,2}},?\s+)?(?P<y>(?:19
 _TITLE_BOILERPLATE_RES = [
     re.compile(r"^(?:draft\s+)?guidance(?:\s+for\s+industry)?(?:\s*(?:and|&)\s*(?:fda|food and drug administration)?\s*(?:review\s+)?staff)?[.;:]?$", re.I),
     re.compile(r"^(?:and|&)\s+(?:fda\s+)?(?:review\s+)?staff$", re.I),
+    re.compile(r"^(?:and\s+)?(?:food\s+and\s+)?drug\s+administration\s+staff$", re.I),
     re.compile(r"^(?:and\s+)?(?:fda\s+)?(?:review\s+)?staff$", re.I),
     re.compile(r"^guidance\s+(?:for|to)\s+(?:industry|fda|staff)", re.I),
     re.compile(r"^draft(?:\s+guidance)?$", re.I),
     re.compile(r"^(?:international\s+(?:conference|council)\s+(?:on|for)\s+harmonisation|requirements\s+for)", re.I),
     re.compile(r"^ich\s+harmonised", re.I),
+    re.compile(r"^(?:technical\s+requirements\s+for|human\s+use$|registration\s+of\s+pharmaceuticals)", re.I),
     re.compile(r"^(?:this\s+guidance\s+document|comments\s+and\s+suggestions)", re.I),
     re.compile(r"^(?:u\.s\.\s+department|food\s+and\s+drug\s+administration|center\s+for|office\s+of)", re.I),
     re.compile(r"^(?:contains\s+non|draft\s*[-–—])", re.I),
     re.compile(rf"^(?:{_MONTHS})\s+\d{{4}}$", re.I),
 ]
 _TITLE_STRIP_RE = re.compile(
-    r"[;:,]?\s*(?:draft\s+)?guidance\s+for\s+industry(?:\s+and\s+(?:fda\s+)?(?:review\s+)?staff)?\s*$",
+    r"[;:,]?\s*(?:(?:draft|final)\s+)?guidance\s+for\s+industry(?:\s+and\s+(?:fda\s+)?(?:review\s+)?(?:staff|reviewers))?\s*$",
     re.I,
 )
 
@@ -129,8 +131,10 @@ _ICH_RE = re.compile(r"international\s+(?:conference|council)\s+(?:on|for)\s+har
 # Heading numbering styles.
 _H_APPENDIX = re.compile(r"^(?P<num>(?:appendix|annex|attachment|addendum)\s+[A-Z0-9IVX]{1,4})\b[.:\s-]*(?P<title>.*)$", re.I)
 _H_DOTTED = re.compile(r"^(?P<num>\d{1,2}(?:\.\d{1,3}){1,5})\.?\s+(?P<title>\S.*)$")
+_H_LETTERDOT = re.compile(r"^(?P<num>[A-Z]\.\d{1,2}(?:\.\d{1,2})*)\.?\s+(?P<title>\S.*)$")
 _H_ROMANDOT = re.compile(r"^(?P<num>[IVX]{1,5}\.\d{1,2}(?:\.\d{1,2})*)\.?\s+(?P<title>\S.*)$")
 _H_ARABIC = re.compile(r"^(?P<num>\d{1,2})[.)]\s+(?P<title>\S.*)$")
+_H_ARABIC_NODOT = re.compile(r"^(?P<num>\d{1,2})\s+(?P<title>[A-Z][A-Z(].*)$")
 _H_ROMAN = re.compile(r"^(?P<num>[IVXLC]{1,6})\.\s+(?P<title>\S.*)$")
 _H_UPPER = re.compile(r"^(?P<num>[A-Z])[.)]\s+(?P<title>\S.*)$")
 _H_LOWER = re.compile(r"^(?P<num>[a-z])[.)]\s+(?P<title>\S.*)$")
@@ -246,7 +250,7 @@ class _Page:
     rows: list[_Row] = field(default_factory=list)
     label: str | None = None
     toc: bool = False
-    margin: list[tuple[int, float]] = field(default_factory=list)  # (number, baseline)
+    margin: list[tuple[int, float, _Word]] = field(default_factory=list)  # (number, baseline, word)
 
 
 # --------------------------------------------------------------------------------------------
@@ -260,10 +264,22 @@ def parse_pdf(path: Path) -> Document:
         data = path.read_bytes()
     except OSError as exc:
         raise ParseError(str(path), f"cannot read file ({exc.strerror or exc})") from None
-    sha = hashlib.sha256(data).hexdigest()
-    if not data.lstrip()[:1024].startswith(b"%PDF") and b"%PDF" not in data[:1024]:
+    if b"%PDF" not in data[:1024]:
         raise ParseError(str(path), "not a readable PDF (no PDF header)")
 
+    return parse_pdf_details(path, data)[0]
+
+
+def parse_pdf_details(path: Path, data: bytes | None = None) -> tuple[Document, dict[int, list[int]]]:
+    """`parse_pdf` plus every printed margin number per physical page, blank numbered lines
+    included (they produce no Line). For diagnostics and tests."""
+    path = Path(path)
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ParseError(str(path), f"cannot read file ({exc.strerror or exc})") from None
+    sha = hashlib.sha256(data).hexdigest()
     pages, meta = _read_pages(path)
     if not pages:
         raise ParseError(str(path), "not a readable PDF (it has zero pages)")
@@ -271,11 +287,12 @@ def parse_pdf(path: Path) -> Document:
         raise ParseError(str(path), "no text layer (scanned?); OCR it first")
 
     try:
-        return _build_document(path, sha, pages, meta)
+        doc = _build_document(path, sha, pages, meta)
     except ParseError:
         raise
     except Exception as exc:  # a layout we did not foresee must not crash ingestion
         raise ParseError(str(path), f"not a readable PDF (layout analysis failed: {type(exc).__name__}: {exc})") from None
+    return doc, {p.number: [m[0] for m in p.margin] for p in pages if p.margin}
 
 
 def _read_pages(path: Path) -> tuple[list[_Page], dict]:
@@ -338,8 +355,11 @@ def _read_page(page, number: int) -> _Page:
         x0, x1, top, bottom = float(obj["x0"]), float(obj["x1"]), float(obj["top"]), float(obj["bottom"])
         if bottom - top <= 2.0 and x1 - x0 >= 30:
             rules.append(((top + bottom) / 2, x0, x1))
-        elif x1 - x0 <= 2.0 and bottom - top >= 10:
+        elif x1 - x0 <= 2.0 and bottom - top >= 2.0:
             vrules.append(((x0 + x1) / 2, top, bottom))
+        elif obj.get("object_type") == "rect" and obj.get("stroke") and x1 - x0 > 20 and bottom - top > 10:
+            vrules.append((x0, top, bottom))  # a stroked box: its sides are cell/box borders
+            vrules.append((x1, top, bottom))
     return _Page(number, width, height, words, rules, vrules)
 
 
@@ -363,6 +383,11 @@ def _build_document(path: Path, sha: str, pages: list[_Page], meta: dict) -> Doc
         words = page.words
         if numbered:
             words = _take_margin_numbers(page, margin_x1, body_size)
+            page.words = words
+    if numbered:
+        _filter_margin_sequence(pages)
+    for page in pages:
+        words = page.words
         upright = [w for w in words if w.upright]
         rotated = [w for w in words if not w.upright]
         rows = _build_rows(upright, page.number)
@@ -482,7 +507,15 @@ def _detect_margin_numbers(pages: list[_Page], body_size: float) -> float | None
     steps = sum(1 for a, b in zip(values, values[1:]) if b == a + 1)
     if steps < 15 or steps < 0.6 * (len(values) - 1):
         return None
-    if len({c[0] for c in col}) < 1:
+    # dense: on the pages that carry them, most visual lines have a number
+    per_page = Counter(c[0] for c in col)
+    ratios = []
+    for page in pages:
+        if page.number in per_page:
+            bottoms = sorted(w.bottom for w in page.words if w.upright)
+            n_lines = 1 + sum(1 for a, b in zip(bottoms, bottoms[1:]) if b - a > 3)
+            ratios.append(per_page[page.number] / n_lines)
+    if statistics.median(ratios) < 0.4:
         return None
     # the column must sit left of the text it numbers
     text_x0 = []
@@ -502,16 +535,30 @@ def _take_margin_numbers(page: _Page, margin_x1: float, body_size: float) -> lis
     rest = []
     for w in page.words:
         if id(w) in cands:
-            page.margin.append((int(w.text), w.bottom))
+            page.margin.append((int(w.text), w.bottom, w))
         else:
             rest.append(w)
     return rest
 
 
+def _filter_margin_sequence(pages: list[_Page]) -> None:
+    """Keep margin numbers that continue the increasing sequence; drop strays."""
+    last = 0
+    for page in pages:
+        kept = []
+        for value, bottom, word in sorted(page.margin, key=lambda m: m[1]):
+            if last < value <= last + 80 or (value == 1 and not kept and last > 0):
+                kept.append((value, bottom, word))
+                last = value
+            else:
+                page.words.append(word)  # not a line number after all: keep it as text
+        page.margin = kept
+
+
 def _assign_margin_numbers(page: _Page) -> None:
     rows = [r for r in page.rows if r.upright]
     pairs = []
-    for value, bottom in page.margin:
+    for value, bottom, _ in page.margin:
         for row in rows:
             d = abs(row.baseline - bottom)
             if d <= max(2.5, 0.3 * row.size):
@@ -900,11 +947,31 @@ def _mark_footnotes(page: _Page, body_size: float) -> None:
 # sections
 
 
+def _in_box(row: _Row, page: _Page) -> bool:
+    """True when vertical borders enclose the row on both sides (a table cell or a box)."""
+    if not page.vrules:
+        return False
+    mid = (row.top + row.bottom) / 2
+    left = right = False
+    for x, top, bottom in page.vrules:
+        if top - 1 <= mid <= bottom + 1:
+            if row.x0 - 30 <= x <= row.x0 + 1:
+                left = True
+            elif x >= row.x1 - 1:
+                right = True
+            if left and right:
+                return True
+    return False
+
+
 def _heading_match(text: str) -> tuple[str, str, str] | None:
     """(style, number, title) when the text starts with a heading number."""
     m = _H_APPENDIX.match(text)
     if m:
         return ("appendix", m.group("num"), m.group("title"))
+    m = _H_LETTERDOT.match(text)
+    if m:
+        return (f"letterdot{m.group('num').count('.')}", m.group("num"), m.group("title"))
     m = _H_ROMANDOT.match(text)
     if m:
         return (f"romandot{m.group('num').count('.')}", m.group("num"), m.group("title"))
@@ -913,6 +980,9 @@ def _heading_match(text: str) -> tuple[str, str, str] | None:
         return (f"dotted{m.group('num').count('.') + 1}", m.group("num"), m.group("title"))
     m = _H_ARABIC.match(text)
     if m:
+        return ("dotted1", m.group("num"), m.group("title"))
+    m = _H_ARABIC_NODOT.match(text)
+    if m and _is_caps(m.group("title")):
         return ("dotted1", m.group("num"), m.group("title"))
     m = _H_ROMAN.match(text)
     if m and re.fullmatch(r"M{0,3}(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})", m.group("num")):
@@ -975,13 +1045,17 @@ def _heading_candidate(row: _Row, body_size: float):
     m = _heading_match(text)
     if m:
         kind, num, title = m
+        if kind == "appendix" and not title:
+            if style in ("bold", "large") or _is_caps(text):
+                return ("numbered", kind, num, title)
+            return None
         if not title or not (title[0].isupper() or title[0].isdigit() or title[0] in "“\"'(‘"):
             return None
         if style in ("bold", "large"):
             return ("numbered", kind, num, title)
         if kind == "roman" and _is_caps(title) and len(title) > 3:
             return ("numbered", kind, num, title)
-        if style == "italic" and len(text.split()) <= 12 and not text.endswith((".", ",", ";")):
+        if style == "italic" and (len(text.split()) <= 12 or text.endswith("?")) and not text.endswith((".", ",", ";")):
             return ("numbered", kind, num, title)
         if kind == "appendix" and (_is_caps(text) or style):
             return ("numbered", kind, num, title)
@@ -1002,96 +1076,143 @@ def _heading_candidate(row: _Row, body_size: float):
 
 def _assign_sections(pages: list[_Page], body_size: float) -> None:
     """Give every row its section path; mark heading rows."""
-    cover_like = set()
+    cover_like = {1}  # the cover never makes sections; nor does a repeated cover page
     for page in pages:
-        sizes = [r.max_size for r in page.rows if not r.drop]
-        if page.number == 1 or (sizes and max(sizes) >= 2 * body_size):
-            cover_like.add(page.number)
+        kept = [r for r in page.rows if not r.drop]
+        if any(r.max_size >= 2 * body_size for r in kept):
+            if sum(1 for r in kept if abs(r.size - body_size) < 1 and len(r.text) > 40) < 8:
+                cover_like.add(page.number)
     for page in pages:
         for row in page.rows:
             row.toc = page.toc
 
     rows = [r for p in pages for r in p.rows if not r.drop]
+    by_number = {p.number: p for p in pages}
     cands = {}
+    boxed = set()
     for r in rows:
         if r.page in cover_like:
             continue
-        c = _heading_candidate(r, body_size)
+        c = _heading_candidate(r, body_size) if r.max_size < 1.8 * body_size else None
         if c:
+            if _in_box(r, by_number[r.page]):
+                boxed.add(id(r))
+                continue
             cands[id(r)] = c
     numbered_scheme = sum(1 for c in cands.values() if c[0] == "numbered") >= 2
+
+    def continues(prev: _Row, r: _Row, open_appendix: bool) -> bool:
+        """Is `r` the next line of the heading whose last line is `prev`?"""
+        c = cands.get(id(r))
+        style = _styled(r, body_size)
+        return (
+            prev.page == r.page
+            and (c is None or c[0] == "plain")
+            and id(r) not in boxed
+            and r.kind != KIND_FOOTNOTE
+            and r.upright
+            and not r.toc
+            and len(r.text) <= 200
+            and r.top - prev.bottom <= 0.8 * max(r.size, prev.size)
+            and abs(r.size - prev.size) < 0.6
+            and style is not None
+            and style != "italic"
+            and style == _styled(prev, body_size)
+            and (style != "bold" or r.frac("bold") >= 0.9)
+            and (not prev.text.endswith((".", ":", "?")) or open_appendix)
+        )
 
     # stack entries: [style, number, title, rows]
     stack: list[list] = []
     seen_numbered = False
-    prev: _Row | None = None
-    prev_heading: list | None = None
 
     def path() -> str:
         return SECTION_SEPARATOR.join(_section_label(e) for e in stack)
 
-    for r in rows:
+    i = 0
+    while i < len(rows):
+        r = rows[i]
         c = cands.get(id(r))
-        # continuation of a multi-line heading
-        if (
-            prev_heading is not None
-            and prev is not None
-            and prev.page == r.page
-            and prev.kind == KIND_HEADING
-            and c is not None
-            and c[0] == "plain"
-            and r.top - prev.bottom <= 0.8 * max(r.size, prev.size)
-            and abs(r.size - prev.size) < 0.6
-            and _styled(r, body_size) == _styled(prev, body_size)
-            and not prev.text.endswith((".", ":", "?"))
-        ):
-            prev_heading[2] = (prev_heading[2] + " " + r.text).strip()
-            r.kind = KIND_HEADING
-            prev_heading[3].append(r)
-            for hr in prev_heading[3]:
-                hr._section = path()  # type: ignore[attr-defined]
-            prev = r
+        if c is not None and c[0] == "plain" and numbered_scheme and not seen_numbered:
+            c = None  # title lines before the first numbered heading
+        block = [r]
+        if c is not None:
+            open_appendix = c[0] == "numbered" and c[1] == "appendix" and not c[3]
+            j = i + 1
+            while j < len(rows) and continues(block[-1], rows[j], open_appendix and len(block) == 1):
+                block.append(rows[j])
+                j += 1
+            full = " ".join(b.text for b in block)
+            if c[0] == "numbered" and _styled(r, body_size) == "italic" and i + 1 < len(rows):
+                nxt = rows[i + 1]
+                if (
+                    nxt.page == r.page
+                    and id(nxt) not in cands
+                    and nxt.kind != KIND_FOOTNOTE
+                    and nxt.top - r.bottom <= 0.8 * r.size
+                    and _styled(nxt, body_size) == "italic"
+                ):
+                    c = None  # an italic paragraph that starts with a number
+            if c is None:
+                block = [r]
+            elif len(block) > 1 and full.endswith(".") and len(full.split()) > 12:
+                c, block = None, [r]  # a bold paragraph, not a heading
+            elif c[0] == "plain" and len(full) > 160:
+                c, block = None, [r]
+        if c is None:
+            r._section = path()  # type: ignore[attr-defined]
+            i += 1
             continue
-        entry = None
-        if c is not None and c[0] == "numbered":
+        if c[0] == "numbered":
             style, num, title = c[1], c[2], c[3]
             style = _disambiguate(style, num, title, stack)
-            entry = [style, num, title, [r]]
+            entry = [style, num, title, block]
             if style == "appendix":
                 stack.clear()
             else:
-                pos = next((i for i, e in enumerate(stack) if e[0] == style), None)
+                pos = next((k for k, e in enumerate(stack) if e[0] == style), None)
+                family, depth = _style_rank(style)
+                if depth is not None:
+                    # "2." closes "1.2"; "1.2.1" nests under "1.2"
+                    deeper = [k for k, e in enumerate(stack) if _style_rank(e[0])[0] == family and _style_rank(e[0])[1] >= depth]
+                    if deeper:
+                        pos = deeper[0]
+                    else:
+                        parents = [k for k, e in enumerate(stack) if _style_rank(e[0])[0] == family]
+                        if parents:
+                            del stack[parents[-1] + 1 :]
                 if pos is not None:
                     del stack[pos:]
                 else:
                     # an unnumbered leaf never has numbered children
-                    while stack and stack[-1][0] in ("plain", "plain-top"):
+                    while stack and stack[-1][0] in ("plain", "plain-top") and numbered_scheme:
                         stack.pop()
-            stack.append(entry)
             seen_numbered = True
-        elif c is not None and c[0] == "plain" and (seen_numbered or not numbered_scheme):
-            title = c[1]
+        else:
+            title = " ".join(b.text for b in block)
             if numbered_scheme and not _TOP_UNNUMBERED_RE.match(title):
                 while stack and stack[-1][0] == "plain":
                     stack.pop()
-                entry = ["plain", "", title, [r]]
+                entry = ["plain", "", title, block]
             else:
                 stack.clear()
-                entry = ["plain-top", "", title, [r]]
-            stack.append(entry)
-        if entry is not None:
-            r.kind = KIND_HEADING
-            r.heading = (entry[0], entry[1], entry[2])
-            prev_heading = entry
-        elif r.kind != KIND_FOOTNOTE:
-            prev_heading = None if r.kind != KIND_HEADING else prev_heading
-        r._section = path()  # type: ignore[attr-defined]
-        if r.kind != KIND_FOOTNOTE:
-            prev = r
+                entry = ["plain-top", "", title, block]
+        stack.append(entry)
+        section = path()
+        for b in block:
+            b.kind = KIND_HEADING
+            b.heading = (entry[0], entry[1], entry[2])
+            b._section = section  # type: ignore[attr-defined]
+        i += len(block)
     for p in pages:
         for r in p.rows:
             if not hasattr(r, "_section"):
                 r._section = ""  # type: ignore[attr-defined]
+
+
+def _style_rank(style: str) -> tuple[str, int | None]:
+    m = re.fullmatch(r"(dotted|romandot|letterdot)(\d+)", style)
+    return (m.group(1), int(m.group(2))) if m else (style, None)
 
 
 def _section_label(entry: list) -> str:
@@ -1119,7 +1240,7 @@ def _disambiguate(style: str, num: str, title: str, stack: list[list]) -> str:
         return "roman"
     if num in "CDLM":
         return "upper"
-    return "roman" if _is_caps(title) else "upper"
+    return "roman"  # "I.", "V.", "X." without a letter sequence to continue
 
 
 # --------------------------------------------------------------------------------------------
@@ -1132,13 +1253,15 @@ def _fill_metadata(doc: Document, pages: list[_Page], meta: dict, draft_header: 
     cover_text = "\n".join(r.text for r in cover_rows)
     front_text = "\n".join(r.text for p in pages[:2] for r in p.rows if r.upright and r.text)
 
-    doc.title = _title(cover_rows, meta)
+    doc.title = _title(cover_rows, meta, body_size)
 
-    low = cover_text.lower()
+    low = re.sub(r"(?:supersedes|replaces|revises)\s+(?:the\s+)?draft", "", cover_text.lower())
     draft = draft_header
-    if re.search(r"\bdraft\s+guidance\b|^draft$|\bdraft\s+version\b|\bstep\s*2\b|distributed\s+for\s+comment\s+purposes", low, re.M):
-        if not re.search(r"\bstep\s*4\b|\bfinal\s+version\b", low):
-            draft = True
+    final_cover = re.search(r"\bfinal\s+guidance\b|\bfinal\s+version\b|\bstep\s*4\b", low)
+    if not final_cover and re.search(
+        r"\bdraft\s+guidance\b|^draft$|\bdraft\s+version\b|\bstep\s*2\b|distributed\s+for\s+comment\s+purposes", low, re.M
+    ):
+        draft = True
     if re.search(r"\bdraft\s*[-–—]\s*not\s+for\s+implementation\b", low):
         draft = True
     doc.status = "draft" if draft else "final"
@@ -1158,25 +1281,35 @@ def _fill_metadata(doc: Document, pages: list[_Page], meta: dict, draft_header: 
     doc.center = ", ".join(centers)
 
 
-def _title(cover_rows: list[_Row], meta: dict) -> str:
+def _title(cover_rows: list[_Row], meta: dict, body_size: float) -> str:
+    """The guidance title as printed on the cover: the display-size lines, boilerplate removed."""
+    ordered = sorted(cover_rows, key=lambda r: r.top)
     rows = [
         r
-        for r in cover_rows
-        if not any(rx.match(r.text) for rx in _TITLE_BOILERPLATE_RES) and any(c.isalpha() for c in r.text)
+        for r in ordered
+        if not any(rx.match(r.text) for rx in _TITLE_BOILERPLATE_RES) and any(c.isalpha() or c.isdigit() for c in r.text)
     ]
-    title = ""
-    if rows:
+    chosen: list[_Row] = []
+    for r in ordered:
+        boiler = r not in rows
+        if boiler:
+            if sum(c.isalpha() for c in " ".join(x.text for x in chosen)) >= 10:
+                break  # "... Title / Guidance for Industry": the title has ended
+            continue
+        if r.max_size >= 1.15 * body_size:
+            chosen.append(r)
+        elif chosen:
+            break
+    if not chosen and rows:
         big = max(r.max_size for r in rows)
-        chosen: list[_Row] = []
-        for r in sorted(rows, key=lambda r: r.top):
-            if r.max_size >= 0.8 * big:
-                if chosen and r.top - chosen[-1].bottom > 2.5 * big:
-                    break
-                chosen.append(r)
-            elif chosen:
-                break
-        title = " ".join(r.text for r in chosen)
-    if not title or len(title) < 4:
+        chosen = [r for r in rows if r.max_size >= 0.95 * big][:3]
+    title = ""
+    for r in chosen:
+        if title.endswith("-") and not title.endswith(" -"):
+            title += r.text
+        else:
+            title = f"{title} {r.text}".strip()
+    if len(title) < 4:
         title = str(meta.get("Title") or "").strip()
     title = _TITLE_STRIP_RE.sub("", re.sub(r"\s+", " ", title)).strip(" ;:,")
     return title
