@@ -1,28 +1,47 @@
 """Sources → a new index generation (documents, lines, passages, FTS5, vectors, query model).
 
+Three ways to update an index, all ending in the same `_build`:
+
+- `build_index(sources)`: the index holds exactly the files found under `sources`
+  (less those taken out with `remove_documents`); `sources=None` reuses the sources
+  recorded in the live generation's manifest.
+- `add_documents(files)`: the live documents plus these files (a file named like an
+  indexed one replaces it); the files join the recorded sources.
+- `remove_documents(names)`: the live documents less these; the names are recorded as
+  excluded, so a later `build_index` over the same folders does not bring them back
+  (`add_documents` does).
+
 Work already done is reused from the live generation: a file whose sha256 is unchanged
 (and was parsed by the same parser version) is not parsed again, and a passage or
 sentence whose text is unchanged is not embedded again (embeddings are cached under the
-sha256 of the embedded text). One bad file is reported and skipped; it never costs the
-rest of the build, and a build that fails leaves the live index as it was.
+sha256 of the embedded text). Rows are written in document-name order, so any sequence
+of updates writes the same rows, vectors and FTS5 statistics as a fresh build of the same
+files. A build that would write what the live generation already holds writes nothing.
+
+One bad file is reported and skipped; it never costs the rest of the build. A build that
+fails or is killed leaves the live index as it was (see store.py for the generations).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import sqlite3
 import time
 from collections.abc import Callable
-from contextlib import closing, contextmanager, nullcontext
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from difflib import get_close_matches
 from pathlib import Path
 
 import numpy as np
 
 from . import store
 from .documents import Document, ParseError
-from .errors import GtindexError
+from .errors import GtindexError, IndexError_
 from .passages import Passage, Span, make_passages, make_spans
+from .versions import Edition, VersionLink, link_versions
 
 # (stage, done, total): stages are "parse" (files) and "embed" (texts).
 ProgressFn = Callable[[str, int, int], None]
@@ -42,119 +61,370 @@ class BuildReport:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     generation: str = ""
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (name, indexed as)
+    added: list[str] = field(default_factory=list)  # file names new to the index
+    changed: list[str] = field(default_factory=list)  # file names whose content changed
+    removed: list[str] = field(default_factory=list)  # file names no longer indexed
+    unchanged: int = 0  # file names indexed before and after with the same content
+    excluded: list[str] = field(default_factory=list)  # found in the sources but removed earlier
+    up_to_date: bool = False  # nothing to write: the live generation already holds this
+    recovered: list[str] = field(default_factory=list)  # leftovers of killed builds removed
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file to index: its name (the document's identity in citations) and content hash."""
+
+    name: str
+    path: Path  # absolute; a document kept by add/remove may no longer exist here
+    sha256: str
+
+
+@dataclass
+class _Target:
+    """What the new generation must hold."""
+
+    files: list[SourceFile]
+    sources: list[str]  # recorded in the manifest for the next plain `build`
+    excluded: list[str]  # names `build` leaves out (taken out with `remove`)
+
+
+@dataclass
+class _Previous:
+    """The live generation, the one the new generation reuses work from."""
+
+    path: Path
+    manifest: dict
+    conn: sqlite3.Connection
+    files: dict[str, SourceFile]  # every indexed name
+
+    @property
+    def sources(self) -> list[str]:
+        return [s for s in self.manifest.get("sources", []) if isinstance(s, str)]
+
+    @property
+    def excluded(self) -> list[str]:
+        return [s for s in self.manifest.get("excluded", []) if isinstance(s, str)]
+
+
+Plan = Callable[["_Previous | None", BuildReport], _Target]
 
 
 def parser_version() -> str:
-    from . import ingest
+    """Parsed lines are reused only from a build by the same parser version."""
+    from .ingest import PARSER_VERSION
 
-    return str(getattr(ingest, "PARSER_VERSION", "1"))
+    return PARSER_VERSION
+
+
+# --------------------------------------------------------------------------- public
 
 
 def build_index(
-    sources: list[Path],
+    sources: list[Path] | None,
     index_dir: Path,
     progress: bool | ProgressFn = False,
     workers: int | None = None,
+    *,
+    rebuild: bool = False,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
 ) -> BuildReport:
-    """Parse, split, embed and write a new generation of the index at `index_dir`."""
-    index_dir = Path(index_dir)
-    with store.writer_lock(index_dir), _progress_reporter(progress) as report_progress:
-        return _build(list(map(Path, sources)), index_dir, report_progress, workers)
+    """Bring the index at `index_dir` in line with the files under `sources`.
+
+    `sources=None`: the sources recorded by the previous build. `rebuild`: start afresh,
+    reusing nothing (also the way out of an index built by another model or format).
+    `wait`: wait for another update of this index to finish instead of refusing.
+    """
+
+    def plan(previous: _Previous | None, report: BuildReport) -> _Target:
+        if sources is None:
+            if previous is None or not previous.sources:
+                raise GtindexError(f"{index_dir} records no sources to rebuild from; give the folders or files to index")
+            missing = [s for s in previous.sources if not Path(s).exists()]
+            if missing:
+                raise GtindexError(
+                    f"recorded source {missing[0]} no longer exists; run `gtindex build` with the sources to index"
+                )
+            wanted = [Path(s) for s in previous.sources]
+        else:
+            wanted = list(map(Path, sources))
+        excluded = previous.excluded if previous is not None else []
+        files = _discover(wanted, report)
+        report.excluded = sorted(f.name for f in files if f.name in excluded)
+        files = [f for f in files if f.name not in excluded]
+        if not files:
+            shown = ", ".join(str(s) for s in wanted)
+            raise GtindexError(f"no PDF or HTML files found in {shown}; point `gtindex build` at a folder of guidances")
+        return _Target(files, _absolute(wanted), excluded)
+
+    return _update(Path(index_dir), plan, progress, workers, rebuild=rebuild, wait=wait, on_wait=on_wait)
 
 
-def _build(sources: list[Path], index_dir: Path, progress: ProgressFn, workers: int | None) -> BuildReport:
+def add_documents(
+    files: list[Path],
+    index_dir: Path,
+    progress: bool | ProgressFn = False,
+    workers: int | None = None,
+    *,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+) -> BuildReport:
+    """Add (or replace, by file name) these files in the index; other documents stay as they are."""
+
+    def plan(previous: _Previous | None, report: BuildReport) -> _Target:
+        new = _discover(list(map(Path, files)), report)
+        if not new:
+            raise GtindexError(f"no PDF or HTML files in {', '.join(map(str, files))}")
+        kept = previous.files if previous is not None else {}
+        by_name = {**kept, **{f.name: f for f in new}}
+        recorded = previous.sources if previous is not None else []
+        sources = list(dict.fromkeys(recorded + [s for s in _absolute(files) if not _inside(s, recorded)]))
+        excluded = [name for name in (previous.excluded if previous else []) if name not in by_name]
+        return _Target(sorted(by_name.values(), key=lambda f: f.name), sources, excluded)
+
+    return _update(Path(index_dir), plan, progress, workers, rebuild=False, wait=wait, on_wait=on_wait)
+
+
+def remove_documents(
+    names: list[str],
+    index_dir: Path,
+    *,
+    wait: bool = False,
+    on_wait: Callable[[str], None] | None = None,
+) -> BuildReport:
+    """Take documents out of the index, by any of their file names or a sha256 prefix."""
+
+    def plan(previous: _Previous | None, report: BuildReport) -> _Target:
+        if previous is None:
+            raise IndexError_(f"no index at {index_dir}; nothing to remove")
+        doomed: set[str] = set()
+        for name in names:
+            sha = _resolve(previous, name, index_dir)
+            doomed |= {f.name for f in previous.files.values() if f.sha256 == sha}
+        kept = [f for name, f in sorted(previous.files.items()) if name not in doomed]
+        if not kept:
+            raise GtindexError(f"that would leave {index_dir} empty; delete the index directory instead")
+        dropped_paths = {str(f.path) for f in previous.files.values() if f.name in doomed}
+        sources = [s for s in previous.sources if s not in dropped_paths]
+        excluded = sorted(set(previous.excluded) | doomed)
+        return _Target(kept, sources, excluded)
+
+    return _update(Path(index_dir), plan, progress=False, workers=None, rebuild=False, wait=wait, on_wait=on_wait)
+
+
+def recorded_sources(index_dir: Path) -> list[Path]:
+    """The sources the live generation was built from ([] when none are recorded)."""
+    try:
+        live = store.current_generation(index_dir)
+        manifest = store.read_manifest(live) if live is not None else {}
+    except IndexError_:
+        return []  # a damaged index records nothing usable; `build --rebuild SOURCES` replaces it
+    return [Path(s) for s in manifest.get("sources", []) if isinstance(s, str)]
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def _discover(sources: list[Path], report: BuildReport) -> list[SourceFile]:
+    """Files under `sources`, hashed, one per file name (sorted by name).
+
+    Two different files with one name cannot both be cited by that name: the first by
+    path is indexed and the other reported as skipped. Identical files with one name
+    (the same guidance in two folders) are one file.
+    """
     from .ingest import discover
 
+    by_name: dict[str, SourceFile] = {}
+    for path in sorted(discover(sources), key=lambda p: (p.name, str(p.resolve()))):
+        file = SourceFile(path.name, path.resolve(), store.file_sha256(path))
+        first = by_name.get(file.name)
+        if first is None:
+            by_name[file.name] = file
+        elif first.sha256 != file.sha256:
+            report.skipped.append((str(path), f"another file named {file.name} ({first.path}) is indexed; rename one"))
+    return sorted(by_name.values(), key=lambda f: f.name)
+
+
+def _absolute(paths: list[Path]) -> list[str]:
+    return list(dict.fromkeys(str(Path(p).resolve()) for p in paths))
+
+
+def _inside(path: str, folders: list[str]) -> bool:
+    return any(Path(path).is_relative_to(folder) for folder in folders)
+
+
+def _resolve(previous: _Previous, name: str, index_dir: Path) -> str:
+    """The sha256 of the document called `name` (file name, name without extension or sha256 prefix)."""
+    for candidate in (name, f"{name}.pdf", f"{name}.html", Path(name).name):
+        if candidate in previous.files:
+            return previous.files[candidate].sha256
+    prefix = name.casefold()
+    if len(prefix) >= 6 and all(c in "0123456789abcdef" for c in prefix):
+        matches = {f.sha256 for f in previous.files.values() if f.sha256.startswith(prefix)}
+        if len(matches) == 1:
+            return matches.pop()
+        if matches:
+            raise GtindexError(f"sha256 prefix {name} matches {len(matches)} documents; give more digits")
+    close = get_close_matches(name, sorted(previous.files), n=5, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; `gtindex list --index {index_dir}` shows the names"
+    raise GtindexError(f"no document named {name!r} in {index_dir}{hint}")
+
+
+# --------------------------------------------------------------------------- the update
+
+
+def _update(
+    index_dir: Path,
+    plan: Plan,
+    progress: bool | ProgressFn,
+    workers: int | None,
+    *,
+    rebuild: bool,
+    wait: bool,
+    on_wait: Callable[[str], None] | None,
+) -> BuildReport:
     report = BuildReport()
     started = time.perf_counter()
-
-    with _stage(report.stage_seconds, "discover"):
-        paths = discover(sources)
-        if not paths:
-            shown = ", ".join(str(s) for s in sources)
-            raise GtindexError(f"no PDF or HTML files found in {shown}; point `gtindex build` at a folder of guidances")
-        hashes = {path: store.file_sha256(path) for path in paths}
-
-    previous = _open_previous(index_dir)
-    with closing(previous) if previous else nullcontext():
-        with _stage(report.stage_seconds, "parse"):
-            documents = _load_documents(paths, hashes, previous, progress, workers, report)
-        if not documents:
-            raise GtindexError(
-                "every source file failed to parse; the index was left unchanged: "
-                + "; ".join(f"{name}: {reason}" for name, reason in report.skipped)
-            )
-        with _stage(report.stage_seconds, "split"):
-            passages = [p for doc in documents for p in make_passages(doc)]
-            spans = [s for doc in documents for s in make_spans(doc)]
-        with _stage(report.stage_seconds, "embed"):
-            vectors = _embeddings(passages, spans, previous, progress, report)
-        staged = store.new_generation_dir(index_dir)
+    with store.writer_lock(index_dir, wait=wait, on_wait=on_wait), _progress_reporter(progress) as report_progress:
+        report.recovered = _recover(index_dir, rebuild)
+        previous = None if rebuild else _open_previous(index_dir)
         try:
-            with _stage(report.stage_seconds, "write"):
-                _write_generation(staged, documents, hashes_by_doc(documents, paths, hashes), passages, spans, vectors)
-            with _stage(report.stage_seconds, "model"):
-                _install_query_model(staged, index_dir)
-            with _stage(report.stage_seconds, "publish"):
-                manifest = _manifest(report, documents, passages, spans)
-                store.write_manifest(staged, manifest)
-                final = store.publish_generation(index_dir, staged)
-        except BaseException:
-            shutil.rmtree(staged, ignore_errors=True)
-            raise
+            with _stage(report.stage_seconds, "discover"):
+                target = plan(previous, report)
+            _build(index_dir, target, previous, report, report_progress, workers)
+        finally:
+            if previous is not None:
+                previous.conn.close()
+    report.skipped.sort()
+    report.seconds = time.perf_counter() - started
+    return report
 
+
+def _recover(index_dir: Path, rebuild: bool) -> list[str]:
+    try:
+        return store.recover(index_dir)
+    except IndexError_:
+        if rebuild:
+            return []  # CURRENT itself is damaged: the rebuild replaces it
+        raise
+
+
+def _open_previous(index_dir: Path) -> _Previous | None:
+    """The live generation, if there is one; an incompatible or damaged one is an error."""
+    from .embedding import DIM, MODEL_NAME
+
+    path = store.current_generation(index_dir)
+    if path is None:
+        return None
+    manifest = store.read_manifest(path)
+    problem = store.incompatibility(manifest, MODEL_NAME, DIM)
+    if problem:
+        raise IndexError_(f"index {index_dir} {problem}")
+    conn = store.connect_readonly(path / store.SQLITE_FILE)
+    rows = conn.execute(
+        "SELECT doc_names.name, doc_names.path, documents.sha256 FROM doc_names JOIN documents USING (doc_id)"
+    )
+    files = {name: SourceFile(name, Path(file_path), sha) for name, file_path, sha in rows}
+    return _Previous(path, manifest, conn, files)
+
+
+def _build(
+    index_dir: Path,
+    target: _Target,
+    previous: _Previous | None,
+    report: BuildReport,
+    progress: ProgressFn,
+    workers: int | None,
+) -> None:
+    _count_changes(target, previous, report)
+    with _stage(report.stage_seconds, "parse"):
+        documents, names = _load_documents(target.files, previous, progress, workers, report)
+    if not documents:
+        raise GtindexError(
+            "every source file failed to parse; the index was left unchanged: "
+            + "; ".join(f"{name}: {reason}" for name, reason in report.skipped)
+        )
+    store.pause_point("parsed")
+    with _stage(report.stage_seconds, "split"):
+        passages = [p for doc in documents for p in make_passages(doc)]
+        spans = [s for doc in documents for s in make_spans(doc)]
+    with _stage(report.stage_seconds, "versions"):
+        links = link_versions(
+            Edition(doc.doc, doc.title, doc.status, doc.date, doc.center) for doc in documents
+        )
     report.documents = len(documents)
     report.pages = sum(doc.pages for doc in documents)
     report.passages = len(passages)
     report.spans = len(spans)
+
+    report.skipped.sort()
+    report.duplicates.sort()
+    fingerprint = _fingerprint(target, documents, names, passages, spans, links, report.skipped)
+    if previous is not None and previous.manifest.get("fingerprint") == fingerprint:
+        report.up_to_date = True
+        report.reused = len({p.content_hash for p in passages} | {s.content_hash for s in spans})
+        report.generation = previous.path.name
+        return
+
+    with _stage(report.stage_seconds, "embed"):
+        vectors = _embeddings(passages, spans, previous, progress, report)
+    store.pause_point("embedded")
+    staged = store.new_generation_dir(index_dir)
+    try:
+        with _stage(report.stage_seconds, "write"):
+            added_at = _added_at(previous)
+            _write_generation(staged, documents, names, passages, spans, vectors, links, added_at)
+        store.pause_point("written")
+        with _stage(report.stage_seconds, "model"):
+            known_sha256 = _install_query_model(staged, previous)
+        with _stage(report.stage_seconds, "publish"):
+            manifest = _manifest(report, documents, passages, spans, target, fingerprint)
+            store.write_manifest(staged, manifest, known_sha256)
+            store.pause_point("staged")
+            final = store.publish_generation(index_dir, staged)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
     report.generation = final.name
-    report.seconds = time.perf_counter() - started
-    return report
+
+
+def _count_changes(target: _Target, previous: _Previous | None, report: BuildReport) -> None:
+    before = {name: f.sha256 for name, f in previous.files.items()} if previous is not None else {}
+    after = {f.name: f.sha256 for f in target.files}
+    report.added = sorted(set(after) - set(before))
+    report.removed = sorted(set(before) - set(after))
+    report.changed = sorted(name for name in set(after) & set(before) if after[name] != before[name])
+    report.unchanged = sum(1 for name in set(after) & set(before) if after[name] == before[name])
 
 
 # --------------------------------------------------------------------------- parse or reuse
 
 
-def _open_previous(index_dir: Path) -> sqlite3.Connection | None:
-    """The live generation's database, if there is a readable one to reuse work from."""
-    try:
-        path = store.current_generation(index_dir)
-        if path is None or not (path / store.SQLITE_FILE).is_file():
-            return None
-        return store.connect_readonly(path / store.SQLITE_FILE)
-    except GtindexError:
-        return None  # a damaged index is simply rebuilt from scratch
-
-
 def _load_documents(
-    paths: list[Path],
-    hashes: dict[Path, str],
-    previous: sqlite3.Connection | None,
+    files: list[SourceFile],
+    previous: _Previous | None,
     progress: ProgressFn,
     workers: int | None,
     report: BuildReport,
-) -> list[Document]:
-    """One Document per distinct content; names of identical files are grouped.
+) -> tuple[list[Document], dict[str, dict[str, str]]]:
+    """One Document per distinct content, and each document's file names ({name: path}).
 
-    Returns documents sorted by name so that a rebuild over the same files writes the
-    same rows in the same order.
+    Files with identical content are indexed once, under the first name in sort order.
+    Documents come sorted by name so that a rebuild over the same files writes the same
+    rows in the same order.
     """
     from .ingest import parse_many
 
-    names_by_hash: dict[str, list[str]] = {}
-    for path in sorted(paths, key=lambda p: p.name):
-        names_by_hash.setdefault(hashes[path], []).append(path.name)
-    first_path = {}
-    for path in paths:
-        first_path.setdefault(hashes[path], path)
+    by_hash: dict[str, list[SourceFile]] = {}
+    for file in sorted(files, key=lambda f: f.name):
+        by_hash.setdefault(file.sha256, []).append(file)
 
-    reusable = _reusable_documents(previous, set(names_by_hash))
-    by_hash: dict[str, Document] = {}
-    for sha, doc_id in reusable.items():
-        by_hash[sha] = store.load_document(previous, doc_id)
-    to_parse = [path for sha, path in first_path.items() if sha not in by_hash]
-    total = len(first_path)
-    done = len(by_hash)
+    reusable = _reusable_documents(previous, by_hash)
+    documents_by_hash = {sha: store.load_document(previous.conn, doc_id) for sha, doc_id in reusable.items()}
+    to_parse = [group[0].path for sha, group in by_hash.items() if sha not in documents_by_hash]
+    sha_of = {group[0].path: sha for sha, group in by_hash.items()}
+    total = len(by_hash)
+    done = len(documents_by_hash)
     progress("parse", done, total)
     for path, result in parse_many(to_parse, workers=workers):
         done += 1
@@ -162,35 +432,46 @@ def _load_documents(
         if isinstance(result, ParseError):
             report.skipped.append((Path(path).name, result.reason))
             continue
-        by_hash[hashes[Path(path)]] = result
+        documents_by_hash[sha_of[Path(path)]] = result
     report.reparsed = len(to_parse)
 
-    documents = []
-    for sha, document in by_hash.items():
-        names = names_by_hash[sha]
-        document.doc = names[0]
+    documents, names = [], {}
+    for sha, document in documents_by_hash.items():
+        group = by_hash[sha]
+        document.doc = group[0].name
         document.sha256 = sha
-        report.duplicates += [(name, names[0]) for name in names[1:]]
+        names[document.doc] = {f.name: str(f.path) for f in group}
+        report.duplicates += [(f.name, document.doc) for f in group[1:]]
         documents.append(document)
-    report.skipped.sort()
-    return sorted(documents, key=lambda d: d.doc)
+    return sorted(documents, key=lambda d: d.doc), names
 
 
-def _reusable_documents(previous: sqlite3.Connection | None, wanted: set[str]) -> dict[str, int]:
+def _reusable_documents(previous: _Previous | None, by_hash: dict[str, list[SourceFile]]) -> dict[str, int]:
+    """sha256 → doc_id of documents the previous generation parsed that need no new parse.
+
+    A document parsed by an older parser is parsed again, unless its file can no longer
+    be read (a document kept by add/remove whose file has gone): its old lines are kept.
+    """
     if previous is None:
         return {}
     version = parser_version()
-    rows = previous.execute("SELECT sha256, doc_id, parser_version FROM documents").fetchall()
-    return {sha: doc_id for sha, doc_id, parsed_by in rows if sha in wanted and parsed_by == version}
+    rows = previous.conn.execute("SELECT sha256, doc_id, parser_version FROM documents").fetchall()
+    return {
+        sha: doc_id
+        for sha, doc_id, parsed_by in rows
+        if sha in by_hash and (parsed_by == version or not _readable(by_hash[sha][0]))
+    }
 
 
-def hashes_by_doc(documents: list[Document], paths: list[Path], hashes: dict[Path, str]) -> dict[str, list[str]]:
-    """Document name → every file name with the same content."""
-    names: dict[str, list[str]] = {doc.sha256: [] for doc in documents}
-    for path in sorted(paths, key=lambda p: p.name):
-        if hashes[path] in names:
-            names[hashes[path]].append(path.name)
-    return {doc.doc: names[doc.sha256] for doc in documents}
+def _readable(file: SourceFile) -> bool:
+    return file.path.is_file() and store.file_sha256(file.path) == file.sha256
+
+
+def _added_at(previous: _Previous | None) -> dict[str, str]:
+    """sha256 → when that content was first indexed (kept across updates)."""
+    if previous is None:
+        return {}
+    return dict(previous.conn.execute("SELECT sha256, added_at FROM documents").fetchall())
 
 
 # --------------------------------------------------------------------------- embed
@@ -199,14 +480,14 @@ def hashes_by_doc(documents: list[Document], paths: list[Path], hashes: dict[Pat
 def _embeddings(
     passages: list[Passage],
     spans: list[Span],
-    previous: sqlite3.Connection | None,
+    previous: _Previous | None,
     progress: ProgressFn,
     report: BuildReport,
 ) -> dict[str, np.ndarray]:
     """content_hash → vector for every passage and span, embedding only what is new."""
     texts = {p.content_hash: p.embed_text for p in passages}
     texts.update({s.content_hash: s.text for s in spans})
-    vectors = store.cached_vectors(previous, texts) if previous is not None else {}
+    vectors = store.cached_vectors(previous.conn, texts) if previous is not None else {}
     missing = [key for key in texts if key not in vectors]
     report.reused = len(texts) - len(missing)
     report.embedded = len(missing)
@@ -233,19 +514,22 @@ def _embeddings(
 def _write_generation(
     staged: Path,
     documents: list[Document],
-    names: dict[str, list[str]],
+    names: dict[str, dict[str, str]],
     passages: list[Passage],
     spans: list[Span],
     vectors: dict[str, np.ndarray],
+    links: dict[str, VersionLink],
+    added_at: dict[str, str],
 ) -> None:
     from .dense import DenseIndex
     from .embedding import DIM, MODEL_NAME
 
-    added_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     version = parser_version()
     with closing(store.create_database(staged / store.SQLITE_FILE)) as conn:
         doc_ids = {
-            doc.doc: store.insert_document(conn, doc, names[doc.doc], version, added_at) for doc in documents
+            doc.doc: store.insert_document(conn, doc, names[doc.doc], version, added_at.get(doc.sha256, now))
+            for doc in documents
         }
         conn.executemany(
             "INSERT INTO passages(passage_id, doc_id, seq_start, seq_end, section, text, footnote,"
@@ -261,6 +545,13 @@ def _write_generation(
             "INSERT INTO spans(doc_id, seq_start, seq_end, text, content_hash) VALUES (?,?,?,?,?)",
             [(doc_ids[s.doc], s.seq_start, s.seq_end, s.text, s.content_hash) for s in spans],
         )
+        conn.executemany(
+            "INSERT INTO versions(doc_id, family, role, related) VALUES (?,?,?,?)",
+            [
+                (doc_ids[link.doc], doc_ids[link.family], link.role, doc_ids.get(link.related))
+                for link in links.values()
+            ],
+        )
         store.insert_embeddings(conn, vectors)
         conn.executemany(
             "INSERT INTO meta VALUES (?, ?)",
@@ -272,35 +563,75 @@ def _write_generation(
     DenseIndex.build(matrix).save(staged / store.VECTORS_FILE)
 
 
-def _install_query_model(staged: Path, index_dir: Path) -> None:
-    """Copy the previous generation's ONNX model when it is intact, else export it."""
-    from .embedding import MODEL_NAME, ONNX_FILE, export_onnx
+def _install_query_model(staged: Path, previous: _Previous | None) -> dict[str, str]:
+    """Hard-link the previous generation's ONNX model when it is intact, else export it.
+
+    Returns the sha256 of the linked files (already verified), so they are not hashed again.
+    """
+    from .embedding import MODEL_NAME, export_onnx
 
     target = staged / store.MODEL_DIR
-    previous = store.current_generation(index_dir) if (index_dir / store.CURRENT_FILE).exists() else None
-    if previous is not None and _model_reusable(previous, MODEL_NAME, ONNX_FILE):
-        shutil.copytree(previous / store.MODEL_DIR, target)
-        return
+    if previous is not None:
+        verified = _verified_model_files(previous, MODEL_NAME)
+        if verified:
+            store.link_tree(previous.path / store.MODEL_DIR, target)
+            return verified
     export_onnx(target)
+    return {}
 
 
-def _model_reusable(generation: Path, model_name: str, onnx_file: str) -> bool:
-    import json
+def _verified_model_files(previous: _Previous, model_name: str) -> dict[str, str]:
+    """{relative path: sha256} of the previous query model if every file matches its manifest."""
+    from .embedding import MODEL_FILES
 
-    try:
-        manifest = json.loads((generation / store.MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    key = f"{store.MODEL_DIR}/{onnx_file}"
-    onnx = generation / key
-    return (
-        manifest.get("model") == model_name
-        and onnx.is_file()
-        and manifest.get("sha256", {}).get(key) == store.file_sha256(onnx)
-    )
+    if previous.manifest.get("model") != model_name:
+        return {}
+    recorded = previous.manifest.get("sha256", {})
+    verified = {}
+    for name in MODEL_FILES:
+        key = f"{store.MODEL_DIR}/{name}"
+        path = previous.path / key
+        if not path.is_file() or recorded.get(key) != store.file_sha256(path):
+            return {}
+        verified[key] = recorded[key]
+    return verified
 
 
-def _manifest(report: BuildReport, documents: list[Document], passages: list[Passage], spans: list[Span]) -> dict:
+def _fingerprint(
+    target: _Target,
+    documents: list[Document],
+    names: dict[str, dict[str, str]],
+    passages: list[Passage],
+    spans: list[Span],
+    links: dict[str, VersionLink],
+    skipped: list[tuple[str, str]],
+) -> str:
+    """sha256 of everything a generation holds, to skip writing one identical to the live one."""
+    from .embedding import MODEL_NAME
+
+    digest = hashlib.sha256()
+    header = {"model": MODEL_NAME, "parser": parser_version(), "format": store.INDEX_FORMAT,
+              "sources": target.sources, "excluded": target.excluded, "skipped": skipped}
+    digest.update(json.dumps(header, sort_keys=True).encode())
+    for doc in documents:
+        digest.update(json.dumps([doc.doc, doc.sha256, names[doc.doc]], sort_keys=True).encode())
+    for p in passages:
+        digest.update(f"{p.doc}\0{p.seq_start}\0{p.seq_end}\0{int(p.footnote)}\0{p.content_hash}\n".encode())
+    for s in spans:
+        digest.update(f"{s.doc}\0{s.seq_start}\0{s.seq_end}\0{s.content_hash}\n".encode())
+    for link in links.values():
+        digest.update(f"{link.doc}\0{link.family}\0{link.role}\0{link.related}\n".encode())
+    return digest.hexdigest()
+
+
+def _manifest(
+    report: BuildReport,
+    documents: list[Document],
+    passages: list[Passage],
+    spans: list[Span],
+    target: _Target,
+    fingerprint: str,
+) -> dict:
     from .embedding import DIM, MODEL_NAME, ONNX_FILE
 
     return {
@@ -316,6 +647,9 @@ def _manifest(report: BuildReport, documents: list[Document], passages: list[Pas
             "spans": len(spans),
         },
         "skipped": [{"file": name, "reason": reason} for name, reason in report.skipped],
+        "sources": target.sources,
+        "excluded": target.excluded,
+        "fingerprint": fingerprint,
     }
 
 

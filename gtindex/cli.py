@@ -102,34 +102,147 @@ def _default_sources() -> list[Path]:
     raise click.UsageError(f"no documents in {DEFAULT_CORPUS}/; give the folders or files to index")
 
 
+def _update_options(func):
+    """--no-wait and --json, shared by build, add and remove."""
+    func = click.option("--json", "as_json", is_flag=True, help="Print the update report as one JSON object.")(func)
+    return click.option("--no-wait", is_flag=True,
+                        help="Refuse (exit 2) instead of waiting while another update of this index runs.")(func)
+
+
+def _say_waiting(message: str) -> None:
+    click.echo(f"gtindex: {message}", err=True)
+
+
 @main.command()
 @click.argument("sources", nargs=-1, type=click.Path(path_type=Path))
 @index_option
 @click.option("--workers", type=click.IntRange(min=1), help="Parallel parser processes [default: CPU count].")
-@click.option("--json", "as_json", is_flag=True, help="Print the build report as one JSON object.")
-def build(sources, index_dir, workers, as_json):
-    """Index PDFs and web pages (folders are searched recursively) into a new index generation."""
+@click.option("--rebuild", is_flag=True, help="Start afresh: reuse nothing from the existing index "
+              "(needed after a change of model or index format).")
+@_update_options
+def build(sources, index_dir, workers, rebuild, no_wait, as_json):
+    """Index PDFs and web pages (folders are searched recursively), or bring the index up to date.
+
+    Without SOURCES an existing index is updated from the sources it was built from.
+    Only new and changed files are parsed and embedded; files gone from the sources
+    leave the index; documents taken out with `gtindex remove` stay out.
+    """
+    from .build import build_index, recorded_sources
+
+    index_dir = Path(index_dir)
+    if not sources:
+        recorded = recorded_sources(index_dir)
+        # None: build_index reuses (and checks) the live generation's recorded sources
+        sources = (recorded if rebuild else None) if recorded else _default_sources()
+    report = build_index(sources, index_dir, progress=not as_json and sys.stderr.isatty(), workers=workers,
+                         rebuild=rebuild, wait=not no_wait, on_wait=_say_waiting)
+    _print_update(report, index_dir, as_json)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@index_option
+@click.option("--workers", type=click.IntRange(min=1), help="Parallel parser processes [default: CPU count].")
+@_update_options
+def add(files, index_dir, workers, no_wait, as_json):
+    """Add PDFs or web pages to the index (a file named like an indexed one replaces it).
+
+    The files join the index's recorded sources, so a later plain `gtindex build` keeps them.
+    """
+    from .build import add_documents
+
+    report = add_documents(list(files), Path(index_dir), progress=not as_json and sys.stderr.isatty(),
+                           workers=workers, wait=not no_wait, on_wait=_say_waiting)
+    _print_update(report, Path(index_dir), as_json)
+
+
+@main.command()
+@click.argument("docs", nargs=-1, required=True)
+@index_option
+@_update_options
+def remove(docs, index_dir, no_wait, as_json):
+    """Take documents out of the index (by file name, name without extension, or sha256 prefix).
+
+    The document stays out of later `gtindex build` runs over the same folders;
+    `gtindex add FILE` brings it back.
+    """
+    from .build import remove_documents
+
+    report = remove_documents(list(docs), Path(index_dir), wait=not no_wait, on_wait=_say_waiting)
+    _print_update(report, Path(index_dir), as_json)
+
+
+def _print_update(report, index_dir: Path, as_json: bool) -> None:
+    """The build/add/remove report, and exit 3 when files were skipped."""
     import dataclasses
     import json
 
-    from .build import build_index
     from .render import sanitize_text
 
-    sources = list(sources) or _default_sources()
-    report = build_index(sources, Path(index_dir), progress=not as_json and sys.stderr.isatty(), workers=workers)
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(report), indent=2))
-    else:
-        click.echo(
-            f"indexed {report.documents} documents, {report.pages} pages, {report.passages} passages "
-            f"({report.embedded} texts embedded, {report.reused} reused) in {report.seconds:.1f}s "
-            f"-> {index_dir} ({report.generation})"
-        )
-        for name, indexed_as in report.duplicates:
-            click.echo(f"same content: {name} is indexed as {indexed_as}")
-        for name, reason in report.skipped:
-            click.echo(f"skipped {name}: {sanitize_text(reason)}", err=True)
+        sys.exit(EXIT_PARTIAL if report.skipped else EXIT_FOUND)
+    for label, names in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
+        for name in names:
+            click.echo(f"{label:8} {sanitize_text(name)}")
+    for name, indexed_as in report.duplicates:
+        click.echo(f"same content: {sanitize_text(name)} is indexed as {sanitize_text(indexed_as)}")
+    if report.excluded:
+        click.echo(f"left out {len(report.excluded)} documents taken out with `gtindex remove` "
+                   f"({sanitize_text(', '.join(report.excluded[:3]))}{', ...' if len(report.excluded) > 3 else ''}); "
+                   "`gtindex add FILE` brings one back")
+    state = "up to date, nothing written" if report.up_to_date else f"{report.embedded} texts embedded, {report.reused} reused"
+    click.echo(
+        f"indexed {report.documents} documents, {report.pages} pages, {report.passages} passages "
+        f"({state}) in {report.seconds:.1f}s -> {index_dir} ({report.generation})"
+    )
+    for name, reason in report.skipped:
+        click.echo(f"skipped {sanitize_text(name)}: {sanitize_text(reason)}", err=True)
     sys.exit(EXIT_PARTIAL if report.skipped else EXIT_FOUND)
+
+
+@main.command(name="list")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object {\"documents\": [...]}.")
+def list_command(index_dir, as_json):
+    """What the index holds: document, title, status, date, center, pages, line numbering, version role."""
+    import json
+
+    from .versions import indexed_documents
+
+    entries = indexed_documents(Path(index_dir))
+    if as_json:
+        click.echo(json.dumps({"documents": [entry.to_json() for entry in entries]}, ensure_ascii=False, indent=2))
+    else:
+        from rich.console import Console
+
+        from .render import render_document_list
+
+        render_document_list(Console(highlight=False), entries)
+    sys.exit(EXIT_FOUND if entries else EXIT_NOTHING)
+
+
+@main.command()
+@click.argument("doc")
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object {\"doc\", \"versions\": [...]}.")
+def versions(doc, index_dir, as_json):
+    """The versions of a guidance side by side: draft, final, proposed revision, and which is current."""
+    import json
+
+    from .versions import document_versions
+
+    name, entries = document_versions(Path(index_dir), doc)
+    if as_json:
+        click.echo(json.dumps({"doc": name, "versions": [entry.to_json() for entry in entries]},
+                              ensure_ascii=False, indent=2))
+    else:
+        from rich.console import Console
+
+        from .render import render_document_list
+
+        render_document_list(Console(highlight=False), entries, versions_of=name)
+    sys.exit(EXIT_FOUND)
 
 
 @main.command()

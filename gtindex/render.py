@@ -218,3 +218,30 @@ def _line_text(line, continues_note: bool = False):
         note = f"[footnote {line.footnote}] " if line.footnote is not None else "[footnote] "
         return Text(" " * len(note) if continues_note else note, style="italic dim") + text
     return text
+
+
+def render_document_list(console, entries, versions_of: str | None = None) -> None:
+    """`gtindex list` (and `gtindex versions`): per document its facts, title and version role.
+
+    Two or three short lines per document rather than a wide table, so that nothing is
+    cut off in an 80-column terminal or a log file.
+    """
+    from rich.text import Text
+
+    for entry in entries:
+        facts = " · ".join([
+            entry.status or "status unknown", entry.date or "undated", entry.center or "no center",
+            f"{entry.pages} pages" if entry.source_type == "pdf" else "web page", entry.coverage,
+            f"added {entry.added_at[:10]}",
+        ])
+        marker = "▸ " if versions_of == entry.doc else ""
+        head = Text(marker + sanitize_text(entry.doc), style="bold")
+        head += Text(f"  [{entry.role}]", style="yellow" if entry.role != "current" else "green")
+        console.print(head, soft_wrap=True)
+        console.print(Text("    " + sanitize_text(entry.title or "(no title)")), soft_wrap=True)
+        console.print(Text("    " + sanitize_text(facts), style="dim"), soft_wrap=True)
+        if entry.related:
+            relation = "superseded by" if entry.role == "superseded" else "proposed revision of"
+            console.print(Text(f"    {relation} {sanitize_text(entry.related)}", style="yellow"), soft_wrap=True)
+        for name in entry.names[1:]:
+            console.print(Text(f"    same content: {sanitize_text(name)}", style="dim"), soft_wrap=True)

@@ -10,6 +10,11 @@ A writer builds a complete generation in `gen-new-XXXX`, fsyncs it, renames it t
 next `gen-NNNNNN` and then replaces CURRENT atomically, so a reader sees the old or the
 new index, never a mix. The previous generation is kept (a reader may still hold it open
 and the next build reuses its parsed lines and embeddings); older ones are deleted.
+
+A writer killed at any moment leaves CURRENT pointing at a complete generation; what it
+left behind (a `gen-new-*` directory, a numbered generation CURRENT never named, the
+pointer's temporary file) is removed by the next writer (`recover`). The lock is an
+flock(), which the kernel releases when its holder dies, so it can never go stale.
 """
 from __future__ import annotations
 
@@ -21,8 +26,10 @@ import os
 import re
 import shutil
 import sqlite3
+import sys
 import tempfile
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -32,7 +39,7 @@ import numpy as np
 from .documents import Document, Line, Link
 from .errors import IndexError_
 
-INDEX_FORMAT = 1
+INDEX_FORMAT = 2  # 2: doc_names.path, versions table
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = "LOCK"
 MANIFEST_FILE = "manifest.json"
@@ -52,7 +59,10 @@ CREATE TABLE documents(
     center TEXT NOT NULL, pages INTEGER NOT NULL, line_kind TEXT NOT NULL,
     parser_version TEXT NOT NULL, added_at TEXT NOT NULL
 );
-CREATE TABLE doc_names(name TEXT PRIMARY KEY, doc_id INTEGER NOT NULL REFERENCES documents);
+CREATE TABLE doc_names(
+    name TEXT PRIMARY KEY, doc_id INTEGER NOT NULL REFERENCES documents,
+    path TEXT NOT NULL                  -- absolute path the file was read from
+);
 CREATE TABLE lines(
     doc_id INTEGER NOT NULL REFERENCES documents, seq INTEGER NOT NULL,
     page INTEGER NOT NULL, page_label TEXT, line INTEGER, line_on_page INTEGER NOT NULL,
@@ -84,6 +94,12 @@ CREATE TABLE spans(                                         -- sentences, for na
 );
 CREATE INDEX spans_doc ON spans(doc_id, seq_start);
 CREATE TABLE embeddings(content_hash TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE versions(                                      -- versions.py, computed by every build
+    doc_id INTEGER PRIMARY KEY REFERENCES documents,
+    family INTEGER NOT NULL REFERENCES documents,           -- doc_id of the family's current version
+    role TEXT NOT NULL,                                     -- current | superseded | proposed-revision
+    related INTEGER REFERENCES documents                    -- superseded by / proposed revision of
+);
 """
 
 
@@ -125,7 +141,7 @@ def current_generation(index_dir: Path) -> Path | None:
         return None
     name = pointer.read_text(encoding="utf-8").strip()
     if not GENERATION.match(name):
-        raise IndexError_(f"{pointer} names {name!r}, not a generation; rebuild with `gtindex build`")
+        raise IndexError_(f"{pointer} names {name!r}, not a generation; rebuild with `gtindex build --rebuild`")
     return Path(index_dir) / name
 
 
@@ -134,34 +150,55 @@ def open_generation(index_dir: Path, model_name: str, dim: int) -> Generation:
 
     Checks format version, model and dimension, and that every file the manifest lists
     is present with its recorded size (a truncated copy fails here, not mid-search).
+    CURRENT is read once; should that generation vanish before it is opened (two updates
+    finished in between), the new CURRENT is tried once more.
     """
     index_dir = Path(index_dir)
-    path = current_generation(index_dir)
-    if path is None:
-        raise IndexError_(f"no index at {index_dir}; build one with `gtindex build --index {index_dir}`")
-    manifest_path = path / MANIFEST_FILE
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise IndexError_(f"{manifest_path} is missing; rebuild with `gtindex build`") from None
-    except ValueError:
-        raise IndexError_(f"{manifest_path} is damaged; rebuild with `gtindex build`") from None
-    expected = {"index_format": INDEX_FORMAT, "model": model_name, "dim": dim}
-    found = {key: manifest.get(key) for key in expected}
-    if found != expected:
-        built = ", ".join(f"{key} {value}" for key, value in found.items())
-        wanted = ", ".join(f"{key} {value}" for key, value in expected.items())
-        raise IndexError_(
-            f"index {index_dir} built with {built}; this gtindex needs {wanted}; "
-            "rebuild with `gtindex build`"
-        )
+    for attempt in range(2):
+        path = current_generation(index_dir)
+        if path is None:
+            raise IndexError_(f"no index at {index_dir}; build one with `gtindex build --index {index_dir}`")
+        if path.is_dir() or attempt == 1:
+            break
+    manifest = read_manifest(path)
+    problem = incompatibility(manifest, model_name, dim)
+    if problem:
+        raise IndexError_(f"index {index_dir} {problem}")
     for name, size in manifest.get("files", {}).items():
         file = path / name
         if not file.is_file():
-            raise IndexError_(f"{file} is missing; rebuild with `gtindex build`")
+            raise IndexError_(f"{file} is missing; rebuild with `gtindex build --rebuild`")
         if file.stat().st_size != size:
-            raise IndexError_(f"{file} is truncated or altered; rebuild with `gtindex build`")
+            raise IndexError_(f"{file} is truncated or altered; rebuild with `gtindex build --rebuild`")
     return Generation(path, manifest)
+
+
+def read_manifest(generation: Path) -> dict:
+    manifest_path = Path(generation) / MANIFEST_FILE
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexError_(f"{manifest_path} is missing; rebuild with `gtindex build --rebuild`") from None
+    except (OSError, ValueError):
+        raise IndexError_(f"{manifest_path} is damaged; rebuild with `gtindex build --rebuild`") from None
+    if not isinstance(manifest, dict):
+        raise IndexError_(f"{manifest_path} is damaged; rebuild with `gtindex build --rebuild`")
+    return manifest
+
+
+def incompatibility(manifest: dict, model_name: str, dim: int) -> str:
+    """Why an index with this manifest cannot be read or extended by this gtindex ("" if it can).
+
+    Vectors of two models (or dimensions) must never be mixed in one index, and an older
+    format lacks tables this version reads, so either means a rebuild from the sources.
+    """
+    expected = {"index_format": INDEX_FORMAT, "model": model_name, "dim": dim}
+    found = {key: manifest.get(key) for key in expected}
+    if found == expected:
+        return ""
+    built = ", ".join(f"{key} {value}" for key, value in found.items())
+    wanted = ", ".join(f"{key} {value}" for key, value in expected.items())
+    return f"was built with {built}; this gtindex needs {wanted}; rebuild with `gtindex build --rebuild`"
 
 
 def connect_readonly(path: Path) -> sqlite3.Connection:
@@ -212,25 +249,97 @@ def cached_vectors(conn: sqlite3.Connection, hashes: Iterable[str]) -> dict[str,
 
 
 @contextlib.contextmanager
-def writer_lock(index_dir: Path) -> Iterator[None]:
-    """One writer at a time per index directory (readers never lock)."""
+def writer_lock(index_dir: Path, wait: bool = False, on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """One writer at a time per index directory (readers never lock).
+
+    A second writer waits for the first (`wait`, after telling `on_wait` why) or refuses.
+    The holder's pid is written into LOCK so that the message can name it.
+    """
     index_dir = Path(index_dir)
     index_dir.mkdir(parents=True, exist_ok=True)
     with open(index_dir / LOCK_FILE, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise IndexError_(f"another gtindex process is updating {index_dir}; wait for it to finish") from None
+            handle.seek(0)
+            holder = handle.read().strip()
+            who = f"process {holder}" if holder.isdigit() else "another gtindex process"
+            if not wait:
+                raise IndexError_(
+                    f"{who} is updating {index_dir}; try again when it has finished (or leave out --no-wait to wait)"
+                ) from None
+            if on_wait is not None:
+                on_wait(f"{who} is updating {index_dir}; waiting for it to finish")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
         try:
             yield
         finally:
+            handle.seek(0)
+            handle.truncate()
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def recover(index_dir: Path) -> list[str]:
+    """Remove what killed writers left behind; call with the writer lock held.
+
+    Holding the lock, no other writer is running, so every `gen-new-*` is abandoned, and
+    a numbered generation newer than CURRENT was renamed but never published (no reader
+    can have opened it). Generations older than the one before CURRENT are dropped too.
+    Returns the names removed.
+    """
+    index_dir = Path(index_dir)
+    removed = []
+    live = current_generation(index_dir) if (index_dir / CURRENT_FILE).is_file() else None
+    for path in sorted(index_dir.iterdir()):
+        if path.name.startswith("gen-new-") or path.name == POINTER_TMP:
+            removed.append(path.name)
+        elif GENERATION.match(path.name) and live is not None and path.name > live.name:
+            removed.append(path.name)
+    for name in removed:
+        _remove(index_dir / name)
+    if live is not None:
+        removed += _delete_old_generations(index_dir, keep=[live, _previous_generation(index_dir, live)])
+    return removed
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def pause_point(stage: str) -> None:
+    """Test hook: stop here (until killed) when GTINDEX_TEST_PAUSE_AT names this stage.
+
+    Lets the crash tests kill a build at exact points (after the rename of the new
+    generation, before CURRENT is replaced, ...) instead of after random delays only.
+    """
+    if os.environ.get("GTINDEX_TEST_PAUSE_AT") == stage:
+        print(f"gtindex: paused at {stage}", file=sys.stderr, flush=True)
+        time.sleep(3600)
 
 
 def new_generation_dir(index_dir: Path) -> Path:
     path = Path(tempfile.mkdtemp(prefix="gen-new-", dir=index_dir))
     path.chmod(0o755)  # mkdtemp makes it private; an index is read by everyone who may search
     return path
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """Hard-link an immutable directory of a previous generation (copy where links fail)."""
+    shutil.copytree(source, target, copy_function=_link_or_copy)
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
 
 
 def create_database(path: Path) -> sqlite3.Connection:
@@ -243,8 +352,9 @@ def create_database(path: Path) -> sqlite3.Connection:
 
 
 def insert_document(
-    conn: sqlite3.Connection, document: Document, names: list[str], parser_version: str, added_at: str
+    conn: sqlite3.Connection, document: Document, names: dict[str, str], parser_version: str, added_at: str
 ) -> int:
+    """Insert a parsed document with its file names ({name: absolute path}); returns its doc_id."""
     cursor = conn.execute(
         "INSERT INTO documents(doc, sha256, source_type, title, status, date, year, center, pages,"
         " line_kind, parser_version, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -255,7 +365,8 @@ def insert_document(
         ),
     )
     doc_id = cursor.lastrowid
-    conn.executemany("INSERT INTO doc_names VALUES (?, ?)", [(name, doc_id) for name in names])
+    paths = names if isinstance(names, dict) else dict.fromkeys(names, "")
+    conn.executemany("INSERT INTO doc_names VALUES (?, ?, ?)", [(name, doc_id, path) for name, path in paths.items()])
     conn.executemany(
         "INSERT INTO lines VALUES (?,?,?,?,?,?,?,?,?,?)",
         [
@@ -293,40 +404,71 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_manifest(gen_dir: Path, manifest: dict) -> dict:
-    """Record every file's size and sha256, then write manifest.json."""
+def write_manifest(gen_dir: Path, manifest: dict, known_sha256: dict[str, str] | None = None) -> dict:
+    """Record every file's size and sha256, then write manifest.json.
+
+    `known_sha256`: hashes of files hard-linked from a verified previous generation, so
+    that the 90 MB query model is not hashed again by every update.
+    """
     files = sorted(p for p in gen_dir.rglob("*") if p.is_file() and p.name != MANIFEST_FILE)
+    known = known_sha256 or {}
     manifest = dict(manifest)
     manifest["index_format"] = INDEX_FORMAT
     manifest["created_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     manifest["files"] = {str(p.relative_to(gen_dir)): p.stat().st_size for p in files}
-    manifest["sha256"] = {str(p.relative_to(gen_dir)): file_sha256(p) for p in files}
+    manifest["sha256"] = {
+        str(p.relative_to(gen_dir)): known.get(str(p.relative_to(gen_dir))) or file_sha256(p) for p in files
+    }
     (gen_dir / MANIFEST_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
 
 
+POINTER_TMP = f".{CURRENT_FILE}.tmp"
+
+
 def publish_generation(index_dir: Path, staged: Path) -> Path:
-    """fsync the staged generation, give it the next number and point CURRENT at it."""
+    """fsync the staged generation, give it the next number and point CURRENT at it.
+
+    The generation CURRENT named until now is kept: a search that resolved CURRENT a
+    moment ago may still be opening its files.
+    """
     index_dir = Path(index_dir)
     fsync_tree(staged)
+    try:
+        before = current_generation(index_dir)
+    except IndexError_:
+        before = None  # CURRENT was damaged; `gtindex build --rebuild` replaces it
     numbers = [int(m.group(1)) for p in index_dir.iterdir() if (m := GENERATION.match(p.name))]
     final = index_dir / f"gen-{max(numbers, default=0) + 1:06d}"
     os.rename(staged, final)
-    pointer_tmp = index_dir / f".{CURRENT_FILE}.tmp"
+    _fsync_dir(index_dir)
+    pause_point("renamed")
+    pointer_tmp = index_dir / POINTER_TMP
     with open(pointer_tmp, "w", encoding="utf-8") as handle:
         handle.write(final.name + "\n")
         handle.flush()
         os.fsync(handle.fileno())
+    pause_point("pointer-written")
     os.replace(pointer_tmp, index_dir / CURRENT_FILE)
     _fsync_dir(index_dir)
-    _delete_old_generations(index_dir, keep=final)
+    pause_point("published")
+    _delete_old_generations(index_dir, keep=[final, before])
     return final
 
 
-def _delete_old_generations(index_dir: Path, keep: Path) -> None:
-    """Keep the new generation and the one before it; drop older and abandoned ones."""
-    numbered = sorted(p for p in index_dir.iterdir() if GENERATION.match(p.name) and p != keep)
-    for old in numbered[:-1]:
-        shutil.rmtree(old, ignore_errors=True)
-    for abandoned in index_dir.glob("gen-new-*"):
-        shutil.rmtree(abandoned, ignore_errors=True)
+def _previous_generation(index_dir: Path, live: Path) -> Path | None:
+    """The newest numbered generation older than `live` (what CURRENT named before it)."""
+    older = sorted(p for p in index_dir.iterdir() if GENERATION.match(p.name) and p.name < live.name)
+    return older[-1] if older else None
+
+
+def _delete_old_generations(index_dir: Path, keep: list[Path | None]) -> list[str]:
+    """Drop every numbered generation not in `keep`, and abandoned staging directories."""
+    kept = {path.name for path in keep if path is not None}
+    doomed = [
+        p for p in index_dir.iterdir()
+        if (GENERATION.match(p.name) and p.name not in kept) or p.name.startswith("gen-new-")
+    ]
+    for path in doomed:
+        shutil.rmtree(path, ignore_errors=True)
+    return sorted(p.name for p in doomed)

@@ -19,7 +19,7 @@ PAGES = sorted(HTML_DIR.glob("*.html"))
 
 @pytest.fixture(scope="module")
 def small_index(tmp_path_factory):
-    """Two builds over the three real web pages: the second must reuse everything."""
+    """Two builds over the three real web pages: the second finds nothing to parse, embed or write."""
     sources = tmp_path_factory.mktemp("sources")
     for page in PAGES:
         shutil.copy(page, sources / page.name)
@@ -31,7 +31,8 @@ def small_index(tmp_path_factory):
 
 def test_generation_layout_and_manifest(small_index):
     _sources, index_dir, first, second = small_index
-    assert (index_dir / "CURRENT").read_text().strip() == second.generation == "gen-000002"
+    assert second.up_to_date and second.generation == first.generation == "gen-000001"
+    assert (index_dir / "CURRENT").read_text().strip() == "gen-000001"
     live = index_dir / second.generation
     for name in ("manifest.json", "index.sqlite", "vectors.faiss", "model/model.onnx", "model/tokenizer.json"):
         assert (live / name).is_file(), name
@@ -41,13 +42,13 @@ def test_generation_layout_and_manifest(small_index):
     assert manifest["counts"]["documents"] == first.documents == 3
     assert manifest["sha256"]["index.sqlite"] == store.file_sha256(live / "index.sqlite")
     assert manifest["sha256"]["model/model.onnx"] == store.file_sha256(live / "model/model.onnx")
-    # the previous generation is kept, nothing older and no staging directories
-    assert sorted(p.name for p in index_dir.iterdir() if p.is_dir()) == ["gen-000001", "gen-000002"]
+    # an unchanged rebuild writes no generation; no staging directories are left
+    assert sorted(p.name for p in index_dir.iterdir() if p.is_dir()) == ["gen-000001"]
 
 
 def test_sqlite_is_readable_without_gtindex(small_index):
     _sources, index_dir, first, _second = small_index
-    conn = sqlite3.connect(index_dir / "gen-000002" / "index.sqlite")
+    conn = sqlite3.connect(index_dir / "gen-000001" / "index.sqlite")
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert {"documents", "doc_names", "lines", "passages", "passages_fts", "embeddings", "meta", "spans"} <= tables
     assert conn.execute("SELECT count(*) FROM passages").fetchone()[0] == first.passages
@@ -126,7 +127,7 @@ def test_open_rejects_other_model_missing_and_truncated_files(small_index, tmp_p
     manifest = json.loads(manifest_path.read_text())
 
     manifest_path.write_text(json.dumps(dict(manifest, model="other/model", dim=768)))
-    with pytest.raises(GtindexError, match="built with .*other/model.*rebuild with `gtindex build`"):
+    with pytest.raises(GtindexError, match="built with .*other/model.*rebuild with `gtindex build --rebuild`"):
         Index.open(work)
 
     manifest_path.write_text(json.dumps(manifest))
@@ -145,6 +146,6 @@ def test_open_rejects_other_model_missing_and_truncated_files(small_index, tmp_p
 
 def test_one_writer_at_a_time(tmp_path):
     with store.writer_lock(tmp_path / "idx"):
-        with pytest.raises(GtindexError, match="another gtindex process"):
+        with pytest.raises(GtindexError, match=r"process \d+ is updating .*idx"):
             with store.writer_lock(tmp_path / "idx"):
                 pass
