@@ -52,6 +52,7 @@ class Hit:
     lines: list[CitedLine]  # the cited lines, in order
     context: str  # the passage the lines were found in
     score: float
+    superseded_by: str = ""  # name of the newer version when this guidance is superseded (versions.py)
     citation: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -111,6 +112,7 @@ class Hit:
             "context": self.context,
             "score": round(self.score, 6),
             "citation": self.citation,
+            "superseded_by": self.superseded_by or None,
             "lines": [line.to_json() for line in self.lines],
         }
 

@@ -255,9 +255,12 @@ def versions(doc, index_dir, as_json):
 @click.option("--since", type=click.IntRange(1900, 2100), help="Only documents dated this year or later.")
 @click.option("--mode", default="hybrid", show_default=True, type=click.Choice(["hybrid", "dense", "lexical"]),
               help="Retrieval used (dense and lexical alone are for measuring).")
+@click.option("--include-superseded", is_flag=True,
+              help="Also search versions replaced by a newer one (a draft whose final is indexed); "
+                   "their hits say [superseded by ...]. --doc always searches the document named.")
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help='JSON lines {"id", "query"}; prints one JSON line {"id", "query", "hits"} per query.')
-def search(query, index_dir, k, as_json, doc, status, since, mode, batch):
+def search(query, index_dir, k, as_json, doc, status, since, mode, include_superseded, batch):
     """Search the index; every hit cites document, section, page and lines."""
     import json
 
@@ -265,7 +268,8 @@ def search(query, index_dir, k, as_json, doc, status, since, mode, batch):
 
     if (query is None) == (batch is None):
         raise click.UsageError("give a QUERY or --batch FILE (not both)")
-    filters = {"k": k, "doc": doc, "status": status, "since": since, "mode": mode}
+    filters = {"k": k, "doc": doc, "status": status, "since": since, "mode": mode,
+               "include_superseded": include_superseded}
     # One query per process: load the query model the cheapest way (a batch amortises it).
     with Index.open(index_dir, fast_start=batch is None) as index:
         if batch is not None:

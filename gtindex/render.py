@@ -82,7 +82,10 @@ def render_hits(console, hits, words: set[str]) -> None:
     from rich.text import Text
 
     for hit in hits:
-        console.print(Text(f"{hit.rank}. ", style="bold") + Text(sanitize_text(hit.citation), style="bold cyan"))
+        head = Text(f"{hit.rank}. ", style="bold") + Text(sanitize_text(hit.citation), style="bold cyan")
+        if hit.superseded_by:
+            head += Text(f" [superseded by {sanitize_text(hit.superseded_by)}]", style="bold yellow")
+        console.print(head)
         for line in hit.lines:
             number = line.line if line.line is not None else line.line_on_page
             console.print(Text(_margin(number), style="dim") + _highlighted(line.text, words), soft_wrap=True)

@@ -66,6 +66,7 @@ class Index:
         self._dense = dense
         self._encoder = None
         self._fast_start = fast_start
+        self._superseded_by = _superseded_by(conn)  # doc_id → name of the version that replaced it
         self._documents = {
             row["doc_id"]: DocumentInfo(
                 doc_id=row["doc_id"], doc=row["doc"], title=row["title"], status=row["status"],
@@ -206,6 +207,7 @@ class Index:
         status: str | None = None,
         since: int | None = None,
         mode: str = "hybrid",
+        include_superseded: bool = False,
     ) -> list[Hit]:
         if mode not in MODES:
             raise GtindexError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -214,6 +216,8 @@ class Index:
         if k < 1:
             raise GtindexError(f"-k must be at least 1, not {k}")
         doc_ids = self._filtered_doc_ids(doc, status, since)
+        if doc is None and not include_superseded:
+            doc_ids = self._without_superseded(doc_ids)
         if doc_ids == []:
             return []
         query_vector = self.encoder().encode([query])[0]
@@ -226,6 +230,13 @@ class Index:
         fused = _reciprocal_rank_fusion(rankings)
         candidates = self._candidates(fused[:NARROW_POOL])
         return self._hits(candidates, query_vector, lexical_query, k)
+
+    def _without_superseded(self, doc_ids: list[int] | None) -> list[int] | None:
+        """Superseded versions are searched only when asked for (--include-superseded, or --doc)."""
+        if not self._superseded_by:
+            return doc_ids
+        allowed = doc_ids if doc_ids is not None else sorted(self._documents)
+        return [doc_id for doc_id in allowed if doc_id not in self._superseded_by]
 
     def _dense_ranking(self, query_vector: np.ndarray, doc_ids: list[int] | None) -> list[int]:
         if doc_ids is None:
@@ -278,7 +289,9 @@ class Index:
                 continue  # an overlapping window of a place already cited
             first, last = self._narrow(candidate, query_vector, query)
             taken.append((candidate.doc_id, candidate.seq_start, candidate.seq_end))
-            hits.append(self._hit(len(hits) + 1, candidate, first, last))
+            hit = self._hit(len(hits) + 1, candidate, first, last)
+            hit.superseded_by = self._superseded_by.get(candidate.doc_id, "")
+            hits.append(hit)
             if len(hits) == k:
                 break
         return hits
@@ -315,6 +328,15 @@ class Index:
             lines=[cited_line_from_row(row) for row in rows], context=candidate.text,
             score=candidate.score,
         )
+
+
+def _superseded_by(conn: sqlite3.Connection) -> dict[int, str]:
+    """doc_id → name of the newer version, for superseded documents (see versions.py)."""
+    rows = conn.execute(
+        "SELECT versions.doc_id, documents.doc FROM versions JOIN documents ON documents.doc_id = versions.related"
+        " WHERE versions.role = 'superseded'"
+    )
+    return {doc_id: name for doc_id, name in rows}
 
 
 OVERLAP_WEIGHT = 0.3
