@@ -1,0 +1,401 @@
+"""Synthetic 10x / 100x corpora, for measuring build time, index size and query latency at scale.
+
+Replicas are made from the real *parsed* documents of a built index, so no PDF is
+rendered or parsed again: each replica keeps its original's lines, pages, printed line
+numbers and sections (the citation structure), gets its own file name and content hash,
+and has its text perturbed — some words replaced by other words of the same document, and
+the body lines of each page and section shuffled — so that no passage text, and therefore
+no lexical posting list, is an exact copy.
+
+Embedding millions of texts with MiniLM on 2 CPU cores would take hours (the bench
+prints the estimate), so replicas get *perturbed copies of the real embeddings*: each
+replica passage or sentence takes the vector of the original passage or sentence that
+starts at the same place, plus Gaussian noise, renormalised (cosine ~0.93 to the
+original; like a paraphrase). The vectors therefore keep the real corpus's distribution,
+which is what index build time, size, latency and HNSW recall depend on.
+
+Two ways to write a scaled index:
+
+* `write_full_index` (10x): the build's own write stages (SQLite documents, lines,
+  passages, FTS5, sentence spans, embedding cache, FAISS, query model, manifest, publish),
+  i.e. a real index that `Index.open(...).search` answers from; only parse and embed are
+  replaced.
+* `write_retrieval_index` (100x): only the two retrieval structures a query scans, the
+  FTS5 table over the passages and the FAISS index (HNSW above dense.FLAT_LIMIT), built
+  one replica at a time so memory stays bounded. Lines, sentence spans and the embedding
+  cache are not written; their size is extrapolated from the 10x index by the bench.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import sqlite3
+import statistics
+import time
+from bisect import bisect_right
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from . import store
+from .documents import KIND_BODY, KIND_HEADING, Document
+from .passages import Passage, Span, make_passages, make_spans
+
+SUBSTITUTE_RATE = 0.15  # share of words (4+ letters) replaced in a replica
+NOISE = 0.4  # norm of the noise added to a unit vector: cosine to the original ~ 1/sqrt(1 + NOISE**2)
+RECALL_K = 10
+
+_WORD = re.compile(r"[A-Za-z]{4,}")
+
+
+# --------------------------------------------------------------------------- source corpus
+
+
+@dataclass
+class SourceCorpus:
+    """The parsed documents of a built index and the stored embedding of every text."""
+
+    documents: list[Document]
+    vectors: dict[str, np.ndarray]  # content hash -> unit vector (passages and spans)
+
+
+def load_source(index_dir: Path) -> SourceCorpus:
+    """Documents and embeddings of the live generation of a built index."""
+    generation = store.current_generation(Path(index_dir))
+    if generation is None:
+        raise ValueError(f"no index at {index_dir}")
+    with closing(store.connect_readonly(generation / store.SQLITE_FILE)) as conn:
+        doc_ids = [row[0] for row in conn.execute("SELECT doc_id FROM documents ORDER BY doc")]
+        documents = [store.load_document(conn, doc_id) for doc_id in doc_ids]
+        vectors = {key: np.frombuffer(blob, dtype=np.float32) for key, blob in conn.execute(
+            "SELECT content_hash, vector FROM embeddings")}
+    return SourceCorpus(documents, vectors)
+
+
+# --------------------------------------------------------------------------- replicas
+
+
+def replica_name(name: str, replica: int) -> str:
+    stem, dot, suffix = name.rpartition(".")
+    return f"{stem}~r{replica:03d}.{suffix}" if dot else f"{name}~r{replica:03d}"
+
+
+def perturb_document(document: Document, replica: int, seed: int = 0) -> Document:
+    """A same-shaped copy of `document` with other text and its own name and hash."""
+    rng = np.random.default_rng([seed, replica, _stable_int(document.doc)])
+    vocabulary = sorted({word for line in document.lines for word in _WORD.findall(line.text)})
+    # Headings keep their text: the section paths the passages carry are built from them.
+    texts = [_substitute(line.text, vocabulary, rng) if line.kind != KIND_HEADING else line.text
+             for line in document.lines]
+    for group in _shuffle_groups(document):
+        order = rng.permutation(len(group))
+        moved = [texts[group[i]] for i in order]
+        for seq, text in zip(group, moved):
+            texts[seq] = text
+    lines = [replace(line, text=text) for line, text in zip(document.lines, texts)]
+    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
+    return replace(document, doc=replica_name(document.doc, replica), sha256=digest, lines=lines,
+                   links=list(document.links))
+
+
+def _substitute(text: str, vocabulary: list[str], rng: np.random.Generator) -> str:
+    if not vocabulary:
+        return text
+
+    def swap(match: re.Match) -> str:
+        if rng.random() >= SUBSTITUTE_RATE:
+            return match.group(0)
+        return vocabulary[int(rng.integers(len(vocabulary)))]
+
+    return _WORD.sub(swap, text)
+
+
+def _shuffle_groups(document: Document) -> Iterator[list[int]]:
+    """Runs of body lines on one page inside one section (whose texts may change places)."""
+    group: list[int] = []
+    key = None
+    for seq, line in enumerate(document.lines):
+        line_key = (line.page, line.section) if line.kind == KIND_BODY else None
+        if line_key is None or line_key != key:
+            if len(group) > 1:
+                yield group
+            group = []
+        key = line_key
+        if line_key is not None:
+            group.append(seq)
+    if len(group) > 1:
+        yield group
+
+
+def _stable_int(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+
+
+# --------------------------------------------------------------------------- vectors
+
+
+class VectorSource:
+    """Vectors for a replica's passages and spans: the original's, moved by noise."""
+
+    def __init__(self, source: SourceCorpus, seed: int = 0):
+        self._vectors = source.vectors
+        self._by_doc: dict[str, tuple[list[int], list[str], list[int], list[str]]] = {}
+        for document in source.documents:
+            passages = sorted(make_passages(document), key=lambda p: p.seq_start)
+            spans = sorted(make_spans(document), key=lambda s: s.seq_start)
+            self._by_doc[document.doc] = (
+                [p.seq_start for p in passages], [p.content_hash for p in passages],
+                [s.seq_start for s in spans], [s.content_hash for s in spans],
+            )
+        self._fallback = np.stack(list(source.vectors.values())) if source.vectors else np.zeros((1, 384), np.float32)
+        self._seed = seed
+
+    def for_texts(self, original_doc: str, items: list[Passage] | list[Span], kind: str, replica: int) -> np.ndarray:
+        """(len(items), dim) unit vectors; kind is "passage" or "span"."""
+        starts, hashes = self._index(original_doc, kind)
+        rng = np.random.default_rng([self._seed, replica, _stable_int(original_doc), kind == "span"])
+        base = np.empty((len(items), self._fallback.shape[1]), dtype=np.float32)
+        for row, item in enumerate(items):
+            position = max(0, bisect_right(starts, item.seq_start) - 1)
+            vector = self._vectors.get(hashes[position]) if hashes else None
+            base[row] = vector if vector is not None else self._fallback[int(rng.integers(len(self._fallback)))]
+        return add_noise(base, rng)
+
+    def _index(self, original_doc: str, kind: str) -> tuple[list[int], list[str]]:
+        p_starts, p_hashes, s_starts, s_hashes = self._by_doc.get(original_doc, ([], [], [], []))
+        return (p_starts, p_hashes) if kind == "passage" else (s_starts, s_hashes)
+
+
+def add_noise(vectors: np.ndarray, rng: np.random.Generator, noise: float = NOISE) -> np.ndarray:
+    """Unit vectors moved by an isotropic Gaussian step of norm ~noise, renormalised."""
+    dim = vectors.shape[1]
+    moved = vectors + rng.standard_normal(vectors.shape).astype(np.float32) * (noise / np.sqrt(dim))
+    moved /= np.linalg.norm(moved, axis=1, keepdims=True)
+    return moved.astype(np.float32)
+
+
+def replicas(source: SourceCorpus, factor: int, seed: int = 0) -> Iterator[tuple[int, Document, Document]]:
+    """(replica number, original, document) for factor x the corpus: the originals
+    themselves (replica 0), then factor - 1 perturbed replicas of each."""
+    for document in source.documents:
+        yield 0, document, document
+    for replica in range(1, factor):
+        for document in source.documents:
+            yield replica, document, perturb_document(document, replica, seed)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@dataclass
+class ScaledIndex:
+    path: Path
+    method: str  # "full" or "retrieval"
+    documents: int
+    passages: int
+    spans: int
+    seconds: float
+    stage_seconds: dict[str, float] = field(default_factory=dict)
+    dense_kind: str = ""
+
+    @property
+    def megabytes(self) -> float:
+        return directory_mb(self.path)
+
+
+def directory_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file()) / 1e6
+
+
+def write_full_index(source: SourceCorpus, factor: int, index_dir: Path, seed: int = 0,
+                     source_index: Path | None = None) -> ScaledIndex:
+    """A complete index over factor x the corpus, written by the build's own write stage.
+
+    The query model is copied from `source_index` (the live generation it was loaded from).
+    """
+    from . import build
+    from .dense import DenseIndex
+
+    vectors_of = VectorSource(source, seed)
+    stages: dict[str, float] = {}
+    started = time.perf_counter()
+    documents, passages, spans = [], [], []
+    vectors = dict(source.vectors)
+    with build._stage(stages, "replicate+split"):
+        for replica, original, document in replicas(source, factor, seed):
+            doc_passages, doc_spans = make_passages(document), make_spans(document)
+            if replica:
+                for items, kind in ((doc_passages, "passage"), (doc_spans, "span")):
+                    moved = vectors_of.for_texts(original.doc, items, kind, replica)
+                    vectors.update(zip((item.content_hash for item in items), moved))
+            documents.append(document)
+            passages += doc_passages
+            spans += doc_spans
+    index_dir = Path(index_dir)
+    if index_dir.exists():
+        shutil.rmtree(index_dir)
+    index_dir.mkdir(parents=True)
+    with store.writer_lock(index_dir):
+        staged = store.new_generation_dir(index_dir)
+        names = {doc.doc: {doc.doc: ""} for doc in documents}
+        with build._stage(stages, "write"):
+            build._write_generation(staged, documents, names, passages, spans, vectors, {}, {})
+        with build._stage(stages, "publish"):
+            live = store.current_generation(Path(source_index)) if source_index else None
+            if live is not None:
+                shutil.copytree(live / store.MODEL_DIR, staged / store.MODEL_DIR)
+            store.write_manifest(staged, _manifest(live, documents, passages, spans))
+            store.publish_generation(index_dir, staged)
+    dense = DenseIndex.load(store.current_generation(index_dir) / store.VECTORS_FILE)
+    return ScaledIndex(index_dir, "full", len(documents), len(passages), len(spans),
+                       time.perf_counter() - started, stages, dense.kind)
+
+
+def _manifest(source_generation: Path | None, documents: list[Document], passages: list, spans: list) -> dict:
+    """The source index's manifest with this index's counts (files and checksums are redone)."""
+    import json
+
+    from .embedding import DIM, MODEL_NAME
+
+    manifest = {"model": MODEL_NAME, "dim": DIM}
+    if source_generation is not None:
+        manifest = json.loads((source_generation / store.MANIFEST_FILE).read_text(encoding="utf-8"))
+    for key in ("files", "sha256", "created_at", "skipped"):
+        manifest.pop(key, None)
+    manifest["counts"] = {
+        "documents": len(documents), "pages": sum(doc.pages for doc in documents),
+        "lines": sum(len(doc.lines) for doc in documents), "passages": len(passages), "spans": len(spans),
+    }
+    return manifest
+
+
+def write_retrieval_index(source: SourceCorpus, factor: int, index_dir: Path, seed: int = 0) -> ScaledIndex:
+    """FTS5 passages table + FAISS index over factor x the corpus (no lines, spans, cache).
+
+    Replicas are made and split one at a time; only the vector matrix is held in memory.
+    """
+    from .dense import DenseIndex
+
+    vectors_of = VectorSource(source, seed)
+    index_dir = Path(index_dir)
+    if index_dir.exists():
+        shutil.rmtree(index_dir)
+    index_dir.mkdir(parents=True)
+    stages: dict[str, float] = {}
+    started = time.perf_counter()
+    blocks: list[np.ndarray] = []
+    passage_count = 0
+    with closing(store.create_database(index_dir / store.SQLITE_FILE)) as conn:
+        for number, (replica, original, document) in enumerate(replicas(source, factor, seed)):
+            t0 = time.perf_counter()
+            doc_passages = make_passages(document)
+            if replica == 0:
+                block = np.stack([source.vectors[p.content_hash] for p in doc_passages]) if doc_passages else None
+            else:
+                block = vectors_of.for_texts(original.doc, doc_passages, "passage", replica)
+            stages["replicate+split"] = stages.get("replicate+split", 0.0) + time.perf_counter() - t0
+            t0 = time.perf_counter()
+            conn.executemany(
+                "INSERT INTO passages(passage_id, doc_id, seq_start, seq_end, section, text, footnote,"
+                " content_hash, vector_row) VALUES (?,?,?,?,?,?,?,?,?)",
+                [(passage_count + i + 1, number + 1, p.seq_start, p.seq_end, p.section, p.text, int(p.footnote),
+                  p.content_hash, passage_count + i) for i, p in enumerate(doc_passages)],
+            )
+            stages["write"] = stages.get("write", 0.0) + time.perf_counter() - t0
+            passage_count += len(doc_passages)
+            if block is not None:
+                blocks.append(block)
+        t0 = time.perf_counter()
+        conn.execute("INSERT INTO passages_fts(rowid, section, text) SELECT passage_id, section, text FROM passages")
+        conn.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
+        conn.commit()
+        stages["lexical"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    matrix = np.concatenate(blocks).astype(np.float32)
+    del blocks
+    dense = DenseIndex.build(matrix)
+    dense.save(index_dir / store.VECTORS_FILE)
+    stages["dense"] = time.perf_counter() - t0
+    np.save(index_dir / "vectors.npy", matrix)  # the exact vectors, for recall against flat search
+    return ScaledIndex(index_dir, "retrieval", len(source.documents) * factor, passage_count, 0,
+                       time.perf_counter() - started, stages, dense.kind)
+
+
+# --------------------------------------------------------------------------- measuring
+
+
+@dataclass
+class Latency:
+    median_ms: float
+    p95_ms: float
+    runs: int
+
+    @classmethod
+    def of(cls, seconds: list[float]) -> "Latency":
+        ms = sorted(1000 * s for s in seconds)
+        return cls(statistics.median(ms), percentile(ms, 95), len(ms))
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    """Nearest-rank percentile of an ascending list."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(1, int(np.ceil(pct / 100 * len(sorted_values))))
+    return sorted_values[rank - 1]
+
+
+def retrieval_latency(index_dir: Path, queries: list[str], encoder, repeats: int = 3) -> Latency:
+    """In-process time per query on a retrieval-only index: embed, FAISS top 100, FTS5
+    bm25 top 100, rank fusion (what `Index.search` does before narrowing to a sentence)."""
+    from . import lexical
+    from .dense import DenseIndex
+    from .search import CANDIDATES, _reciprocal_rank_fusion
+
+    dense = DenseIndex.load(Path(index_dir) / store.VECTORS_FILE)
+    times = []
+    with closing(store.connect_readonly(Path(index_dir) / store.SQLITE_FILE)) as conn:
+        for _ in range(repeats):
+            for query in queries:
+                t0 = time.perf_counter()
+                vector = encoder.encode([query])[0]
+                found = dense.search(vector, CANDIDATES)
+                lexical_hits = lexical.search(conn, lexical.build_query(query), CANDIDATES)
+                _reciprocal_rank_fusion([[int(r) for r in found.rows if r >= 0], [p for p, _ in lexical_hits]])
+                times.append(time.perf_counter() - t0)
+    return Latency.of(times)
+
+
+def recall_vs_flat(dense, vectors: Path | np.ndarray | None, query_vectors: np.ndarray, k: int = RECALL_K) -> float:
+    """Mean share of the exact top-k (inner product over every vector) that `dense` returns.
+
+    A flat index is exact (1.0). `vectors`: the indexed matrix, or a .npy file of it.
+    """
+    if dense.kind == "flat":
+        return 1.0
+    matrix = np.load(vectors, mmap_mode="r") if isinstance(vectors, (str, Path)) else vectors
+    exact = exact_top_k(matrix, query_vectors, k)
+    shares = []
+    for vector, truth in zip(query_vectors, exact):
+        found = {int(r) for r in dense.search(vector, k).rows}
+        shares.append(len(set(truth.tolist()) & found) / k)
+    return float(np.mean(shares))
+
+
+def exact_top_k(matrix: np.ndarray, queries: np.ndarray, k: int, chunk: int = 200_000) -> np.ndarray:
+    """(len(queries), k) row ids of the highest inner products, by brute force in chunks."""
+    queries = np.asarray(queries, dtype=np.float32)
+    best_scores = np.full((len(queries), 0), -np.inf, dtype=np.float32)
+    best_rows = np.zeros((len(queries), 0), dtype=np.int64)
+    for start in range(0, len(matrix), chunk):
+        scores = queries @ np.asarray(matrix[start : start + chunk], dtype=np.float32).T
+        rows = np.broadcast_to(np.arange(start, start + scores.shape[1]), scores.shape)
+        best_scores = np.concatenate([best_scores, scores], axis=1)
+        best_rows = np.concatenate([best_rows, rows], axis=1)
+        keep = np.argsort(-best_scores, axis=1, kind="stable")[:, :k]
+        best_scores = np.take_along_axis(best_scores, keep, axis=1)
+        best_rows = np.take_along_axis(best_rows, keep, axis=1)
+    return best_rows
