@@ -26,12 +26,20 @@ class GtindexGroup(click.Group):
     """Turns expected errors into one clear line and exit 2, never a traceback."""
 
     def invoke(self, ctx):
+        import sqlite3
+
         from .errors import GtindexError
+        from .render import sanitize_text
 
         try:
             return super().invoke(ctx)
         except GtindexError as exc:
-            click.echo(f"gtindex: error: {exc}", err=True)
+            # messages quote file names and file content: never let them drive the terminal
+            click.echo(f"gtindex: error: {sanitize_text(str(exc))}", err=True)
+            sys.exit(EXIT_ERROR)
+        except sqlite3.DatabaseError as exc:  # damaged pages surface only when a query reads them
+            click.echo(f"gtindex: error: the index database is damaged ({sanitize_text(str(exc))}); "
+                       "`gtindex doctor` checks it, `gtindex build --rebuild` rebuilds it", err=True)
             sys.exit(EXIT_ERROR)
         except KeyboardInterrupt:
             click.echo("gtindex: interrupted", err=True)
@@ -262,8 +270,7 @@ def versions(doc, index_dir, as_json):
               help='JSON lines {"id", "query"}; prints one JSON line {"id", "query", "hits"} per query.')
 def search(query, index_dir, k, as_json, doc, status, since, mode, include_superseded, batch):
     """Search the index; every hit cites document, section, page and lines."""
-    import json
-
+    from .render import terminal_safe_json
     from .search import Index
 
     if (query is None) == (batch is None):
@@ -277,12 +284,12 @@ def search(query, index_dir, k, as_json, doc, status, since, mode, include_super
             for record in _batch_queries(batch):
                 hits = index.search(record["query"], **filters)
                 found = found or bool(hits)
-                click.echo(json.dumps({"id": record["id"], "query": record["query"],
-                                       "hits": [hit.to_json() for hit in hits]}, ensure_ascii=False))
+                click.echo(terminal_safe_json({"id": record["id"], "query": record["query"],
+                                               "hits": [hit.to_json() for hit in hits]}, indent=None))
             sys.exit(EXIT_FOUND if found else EXIT_NOTHING)
         hits = index.search(query, **filters)
     if as_json:
-        click.echo(json.dumps({"query": query, "hits": [hit.to_json() for hit in hits]}, ensure_ascii=False, indent=2))
+        click.echo(terminal_safe_json({"query": query, "hits": [hit.to_json() for hit in hits]}))
     elif hits:
         from rich.console import Console
 
@@ -339,17 +346,15 @@ def _line_range(ctx, param, value: str | None) -> tuple[int, int] | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the lines as one JSON object.")
 def show(doc, numbers, page, index_dir, as_json):
     """Print exactly the cited lines of a document, with page label and section."""
-    import json
-
+    from .render import terminal_safe_json
     from .search import Index
 
     with Index.open(index_dir) as index:
         info, rows = index.lines(doc, numbers, page)
     if as_json:
         keys = ("page", "page_label", "line", "line_on_page", "kind", "section", "text", "footnote")
-        click.echo(json.dumps({"doc": info.doc, "title": info.title, "line_kind": info.line_kind,
-                               "lines": [{key: row[key] for key in keys} for row in rows]},
-                              ensure_ascii=False, indent=2))
+        click.echo(terminal_safe_json({"doc": info.doc, "title": info.title, "line_kind": info.line_kind,
+                                       "lines": [{key: row[key] for key in keys} for row in rows]}))
     else:
         from rich.console import Console
 
@@ -367,16 +372,15 @@ def show(doc, numbers, page, index_dir, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print scores and misses as JSON.")
 def eval_command(gold, index_dir, modes, as_json):
     """Score search against a gold set: hit@1, hit@5, MRR@10, exact lines@1, per query style."""
-    import json
-
     from .evaluate import evaluate
+    from .render import terminal_safe_json
     from .search import Index
 
     with Index.open(index_dir) as index:
         reports = [evaluate(index, gold, mode) for mode in (modes or ("hybrid",))]
     if as_json:
         payload = [report.to_json() for report in reports]
-        click.echo(json.dumps(payload[0] if len(payload) == 1 else payload, ensure_ascii=False, indent=2))
+        click.echo(terminal_safe_json(payload[0] if len(payload) == 1 else payload))
     else:
         from rich.console import Console
 
@@ -496,6 +500,31 @@ def _print_fetch_report(result: dict, corpus: Path) -> None:
             click.echo(f"index skipped {item['file']}: {sanitize_text(item['reason'])}")
     elif build:
         click.echo(f"index not updated: {build['reason']}", err=True)
+
+
+# ------------------------------------------------------------------ doctor
+
+
+@main.command()
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print the checks as one JSON object.")
+@click.option("--no-build-model", is_flag=True, help="Skip loading the bundled build model (no torch; faster).")
+def doctor(index_dir, as_json, no_build_model):
+    """Check an index: files against the manifest, SQLite and FTS5 integrity, vectors, models."""
+    import json
+
+    from .doctor import diagnose
+    from .render import sanitize_text
+
+    report = diagnose(Path(index_dir), build_model=not no_build_model)
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))  # ASCII-escaped: safe on a terminal
+    else:
+        for check in report.checks:
+            click.echo(f"{'ok' if check.ok else 'FAIL':<4}  {check.name}: {sanitize_text(check.detail)}")
+        failed = len(report.failed)
+        click.echo(f"{index_dir}: " + (f"{failed} of {len(report.checks)} checks failed" if failed else "healthy"))
+    sys.exit(EXIT_FOUND if report.ok else EXIT_ERROR)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -112,6 +112,8 @@ def parse_file(path: Path | str) -> Document:
             raise ParseError(str(path), _not_a_file_reason(path))
         if path.stat().st_size == 0:
             raise ParseError(str(path), "empty file")
+        if not _is_utf8(path.name):  # the name is the document's identity in citations, stored as text
+            raise ParseError(str(path), "file name is not valid UTF-8; rename the file")
         kind = sniff(path)
         if kind == "html" and path.suffix.lower() == ".pdf":
             raise ParseError(str(path), "not a PDF: looks like HTML; the download probably failed")
@@ -126,6 +128,15 @@ def parse_file(path: Path | str) -> Document:
         raise ParseError(str(path), f"could not read: {exc.strerror or exc}") from exc
     except Exception as exc:  # parser libraries raise anything on malformed input
         raise ParseError(str(path), f"could not parse: {type(exc).__name__}: {_short(exc)}") from exc
+
+
+def _is_utf8(name: str) -> bool:
+    """False for names with bytes that are not UTF-8 (Python keeps them as lone surrogates)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _short(exc: BaseException) -> str:

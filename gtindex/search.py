@@ -28,6 +28,7 @@ STATUSES = ("draft", "final")
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.); damps the head of each list
 CANDIDATES = 100  # passages taken from each retriever before fusion
 NARROW_POOL = 30  # fused passages narrowed to a citation before the final cut
+COSINE_SLACK = 1e-3  # float32 rounding of unit vectors' inner products
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,7 @@ class Index:
 
     def find_document(self, name: str) -> DocumentInfo:
         """A document by file name (any of its names) or file name without extension."""
+        _require_utf8(name, "document name")
         row = self.conn.execute(
             "SELECT doc_id FROM doc_names WHERE name = ? OR name = ? || '.pdf' OR name = ? || '.html'",
             (name, name, name),
@@ -213,6 +215,7 @@ class Index:
             raise GtindexError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
         if not query.strip():
             raise GtindexError("empty query; type the words or question to search for")
+        _require_utf8(query, "query")
         if k < 1:
             raise GtindexError(f"-k must be at least 1, not {k}")
         doc_ids = self._filtered_doc_ids(doc, status, since)
@@ -221,6 +224,11 @@ class Index:
         if doc_ids == []:
             return []
         query_vector = self.encoder().encode([query])[0]
+        if not np.isfinite(query_vector).all():
+            raise store.IndexError_(
+                f"the query model in {self.generation.model_dir} is damaged (it gave a non-finite vector); "
+                "check the index with `gtindex doctor`, rebuild with `gtindex build --rebuild`"
+            )
         rankings = []
         if mode in ("hybrid", "dense"):
             rankings.append(self._dense_ranking(query_vector, doc_ids))
@@ -242,7 +250,7 @@ class Index:
         if doc_ids is None:
             found = self.dense.search(query_vector, CANDIDATES)
             rows = [int(r) for r in found.rows if r >= 0]
-            scores = None
+            self._check_similarities(found.scores[found.rows >= 0])
         else:
             marks = ",".join("?" * len(doc_ids))
             rows = [r[0] for r in self.conn.execute(
@@ -250,10 +258,21 @@ class Index:
             if not rows:
                 return []
             scores = self.dense.search_subset(query_vector, np.asarray(rows, dtype=np.int64))
+            self._check_similarities(scores)
             order = np.argsort(-np.asarray(scores), kind="stable")[:CANDIDATES]
             rows = [rows[i] for i in order]
         by_row = self._passages_by_row(rows)
         return [by_row[row] for row in rows if row in by_row]
+
+    def _check_similarities(self, scores: np.ndarray) -> None:
+        """Unit vectors have cosines in [-1, 1]; anything else comes from a damaged vectors file
+        (a cheap guard on every query; `gtindex doctor` compares the file with its sha256)."""
+        scores = np.asarray(scores, dtype=np.float64)
+        if scores.size and not (np.isfinite(scores).all() and np.abs(scores).max() <= 1 + COSINE_SLACK):
+            raise store.IndexError_(
+                f"{self.generation.vectors_path} is damaged (a similarity of {scores[np.argmax(np.abs(scores))]:.3g}); "
+                "check the index with `gtindex doctor`, rebuild with `gtindex build --rebuild`"
+            )
 
     def _passages_by_row(self, rows: list[int]) -> dict[int, int]:
         if not rows:
@@ -356,6 +375,15 @@ def _same_word(a: str, b: str) -> bool:
         return True
     stem = max(4, min(len(a), len(b)) - 2)
     return len(a) >= 4 and len(b) >= 4 and a[:stem] == b[:stem]
+
+
+def _require_utf8(text: str, what: str) -> None:
+    """Bytes that are not UTF-8 (a terminal set to another encoding) reach Python as lone
+    surrogates, which neither the tokenizer nor SQLite accepts."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise GtindexError(f"the {what} is not valid UTF-8 text; check the terminal's character encoding") from None
 
 
 def _reciprocal_rank_fusion(rankings: list[list[int]]) -> list[tuple[int, float]]:

