@@ -144,9 +144,7 @@ class OnnxEncoder:
     """
 
     def __init__(self, model_dir: Path, threads: int | None = None, fast_start: bool = False):
-        os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")  # else it writes a device id under HOME
-        import onnxruntime
-
+        onnxruntime = _import_onnxruntime()
         model_dir = Path(model_dir)
         config = _read_encoder_config(model_dir)
         self.name: str = config["model"]
@@ -198,6 +196,27 @@ class OnnxEncoder:
             if progress is not None:
                 progress(len(batch))
         return vectors
+
+
+def _import_onnxruntime():
+    # Without this, importing onnxruntime writes a telemetry device id under ~/.cache.
+    os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+    import onnxruntime
+
+    return onnxruntime
+
+
+def _session_options(threads: int | None):
+    """Basic graph optimisation only: export_onnx already applied it, and the extended
+    level (fused attention) cost ~50 ms more per session load without faster queries."""
+    onnxruntime = _import_onnxruntime()
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.log_severity_level = 3  # errors only: no warnings on the user's terminal
+    return options
 
 
 def _read_encoder_config(model_dir: Path) -> dict:
@@ -285,31 +304,24 @@ def export_onnx(dest_dir: Path) -> Path:
 
     The graph takes input_ids and attention_mask (int64, dynamic batch and sequence) and
     returns the mean-pooled, L2-normalised sentence embedding, exactly what
-    sentence-transformers computes. The fp32 weights go to model.onnx.data (ONNX external
-    data) because onnxruntime then maps them instead of parsing a 90 MB protobuf: session
-    load costs half the CPU time. The output is byte-identical from run to run.
-    Uses torch; build time only.
+    sentence-transformers computes. It is saved after onnxruntime's basic graph
+    optimisations (constant folding, redundant-node removal: standard ONNX operators only,
+    valid for any runtime), with the fp32 weights in model.onnx.data (ONNX external data),
+    so that loading the query session skips both the work of optimising and parsing a
+    90 MB protobuf: about a third less CPU per `gtindex search`. The files are
+    byte-identical from run to run. Uses torch; build time only.
     """
     _force_offline()
-    import onnx
-
     source = bundled_model_dir()
     dest_dir = Path(dest_dir)
     dest_dir.mkdir(parents=True, exist_ok=True)
+    # Work in an empty scratch directory: ONNX writers append to an existing data file, and
+    # a reader must never find a half-written model under the final names.
     with tempfile.TemporaryDirectory(dir=dest_dir, prefix=".export-") as scratch:
         traced = Path(scratch) / "traced.onnx"
         _trace_to_onnx(source, traced)
-        # onnx appends to an existing data file, so save into the empty scratch directory.
-        onnx.save_model(
-            onnx.load(str(traced)),
-            str(Path(scratch) / ONNX_FILE),
-            save_as_external_data=True,
-            all_tensors_to_one_file=True,
-            location=ONNX_DATA_FILE,
-            size_threshold=1024,
-        )
+        _save_optimised(traced, Path(scratch) / ONNX_FILE)
         for name in (ONNX_DATA_FILE, ONNX_FILE):
-            os.chmod(Path(scratch) / name, 0o644)  # onnx creates the data file owner-only
             os.replace(Path(scratch) / name, dest_dir / name)
     shutil.copyfile(source / TOKENIZER_FILE, dest_dir / TOKENIZER_FILE)
     config = {
@@ -325,6 +337,20 @@ def export_onnx(dest_dir: Path) -> Path:
     }
     (dest_dir / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     return dest_dir
+
+
+def _save_optimised(model: Path, dest: Path) -> None:
+    """Save `model` after onnxruntime's basic optimisations, weights beside it in ONNX_DATA_FILE."""
+    onnxruntime = _import_onnxruntime()
+    options = _session_options(threads=None)
+    options.optimized_model_filepath = str(dest)
+    options.add_session_config_entry(
+        "session.optimized_model_external_initializers_file_name", ONNX_DATA_FILE
+    )
+    options.add_session_config_entry(
+        "session.optimized_model_external_initializers_min_size_in_bytes", "1024"
+    )
+    onnxruntime.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
 
 
 def _trace_to_onnx(source: Path, path: Path) -> None:

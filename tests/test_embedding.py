@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 
 from gtindex import embedding
@@ -128,6 +129,9 @@ def test_export_writes_model_tokenizer_and_config(onnx_dir):
     assert config["files"] == list(embedding.MODEL_FILES)
     assert sorted(p.name for p in onnx_dir.iterdir()) == sorted(embedding.MODEL_FILES)
     assert (onnx_dir / "model.onnx.data").stat().st_size > 80_000_000  # fp32 weights, ~90 MB
+    graph = onnx.load(str(onnx_dir / "model.onnx"), load_external_data=False).graph
+    assert {node.domain for node in graph.node} == {""}  # standard operators: any runtime
+    assert [i.name for i in graph.input] == ["input_ids", "attention_mask"]
     assert (onnx_dir / "tokenizer.json").read_bytes() == (
         embedding.bundled_model_dir() / "tokenizer.json"
     ).read_bytes()
@@ -166,10 +170,14 @@ def test_missing_or_damaged_query_model_is_a_clear_error(onnx_dir, tmp_path):
     for name in embedding.MODEL_FILES:
         (damaged / name).write_bytes((onnx_dir / name).read_bytes())
     for name in ("model.onnx", "model.onnx.data"):
-        (damaged / name).write_bytes((onnx_dir / name).read_bytes()[:100_000])
+        intact = (onnx_dir / name).read_bytes()
+        (damaged / name).write_bytes(intact[: len(intact) // 2])
         with pytest.raises(GtindexError, match="rebuild the index"):
             load_query_encoder(damaged)
-        (damaged / name).write_bytes((onnx_dir / name).read_bytes())
+        (damaged / name).write_bytes(intact)
+    (damaged / "tokenizer.json").write_text("{}")
+    with pytest.raises(GtindexError, match="tokenizer"):
+        load_query_encoder(damaged)
     (damaged / embedding.CONFIG_FILE).write_text("{not json")
     with pytest.raises(GtindexError, match="damaged"):
         load_query_encoder(damaged)
