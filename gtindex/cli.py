@@ -214,13 +214,12 @@ def _print_update(report, index_dir: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object {\"documents\": [...]}.")
 def list_command(index_dir, as_json):
     """What the index holds: document, title, status, date, center, pages, line numbering, version role."""
-    import json
-
+    from .render import terminal_safe_json
     from .versions import indexed_documents
 
     entries = indexed_documents(Path(index_dir))
     if as_json:
-        click.echo(json.dumps({"documents": [entry.to_json() for entry in entries]}, ensure_ascii=False, indent=2))
+        click.echo(terminal_safe_json({"documents": [entry.to_json() for entry in entries]}))
     else:
         from rich.console import Console
 
@@ -236,14 +235,12 @@ def list_command(index_dir, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object {\"doc\", \"versions\": [...]}.")
 def versions(doc, index_dir, as_json):
     """The versions of a guidance side by side: draft, final, proposed revision, and which is current."""
-    import json
-
+    from .render import terminal_safe_json
     from .versions import document_versions
 
     name, entries = document_versions(Path(index_dir), doc)
     if as_json:
-        click.echo(json.dumps({"doc": name, "versions": [entry.to_json() for entry in entries]},
-                              ensure_ascii=False, indent=2))
+        click.echo(terminal_safe_json({"doc": name, "versions": [entry.to_json() for entry in entries]}))
     else:
         from rich.console import Console
 

@@ -1,0 +1,241 @@
+"""Text from documents is data, never terminal commands.
+
+A PDF and a web page carry escape sequences (OSC window title, CSI clear screen, the 8-bit
+C1 CSI) and bidi overrides in their text, and a file is named with them. Human output of
+parse, build, search, show, list and versions shows none of these characters raw; JSON
+output escapes them and gives the exact text back to json.loads.
+"""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gtindex.cli import main
+
+# C0 controls but tab and newline, DEL, C1 controls, bidi embeddings/overrides/isolates/marks.
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
+
+OSC_TITLE = "\x1b]0;pwned\x07"
+CLEAR = "\x1b[2J"
+RED = "\x1b[31m"
+C1_CSI = "\x9b31m"
+RLO, PDF_ = "\u202e", "\u202c"  # right-to-left override ... pop directional formatting
+
+PDF_LINES = [
+    f"Evil {OSC_TITLE}guidance title",
+    f"Gene therapy stopping rules {RED}halt{CLEAR} the trial {C1_CSI}early.",
+    f"Reversed {RLO}elbuod{PDF_} text about dose escalation.",
+]
+HTML_TITLE = f"Evil {OSC_TITLE}page"
+HTML_PARAGRAPH = f"Gene therapy stopping rules {RED}halt{CLEAR} the study {C1_CSI}now and {RLO}reversed{PDF_} text."
+HOSTILE_NAME = f"{OSC_TITLE}{CLEAR}notes.html"
+
+
+def pdf_with_text(lines: list[str]) -> bytes:
+    """A one-page PDF whose extracted text is exactly `lines`, any Unicode included.
+
+    reportlab cannot draw control characters (they have no glyph), so the PDF is written by
+    hand: a Helvetica font whose ToUnicode map sends byte codes >= 0x80 to the characters.
+    """
+    extra: dict[str, int] = {}
+
+    def code(char: str) -> bytes:
+        if 0x20 <= ord(char) < 0x7F:
+            return b"\\" + char.encode() if char in "()\\" else char.encode()
+        extra.setdefault(char, 0x80 + len(extra))
+        return b"\\%03o" % extra[char]
+
+    content = b"BT /F1 12 Tf 14 TL 72 720 Td\n"
+    content += b"".join(b"(" + b"".join(code(char) for char in line) + b") Tj T*\n" for line in lines) + b"ET\n"
+    pairs = [(byte, byte) for byte in range(0x20, 0x7F)] + [(byte, ord(char)) for char, byte in extra.items()]
+    cmap = (
+        "/CIDInit /ProcSet findresource begin 12 dict begin begincmap /CMapName /Hostile def\n"
+        "1 begincodespacerange <00> <ff> endcodespacerange\n"
+        f"{len(pairs)} beginbfchar\n" + "".join(f"<{a:02x}> <{b:04x}>\n" for a, b in pairs) + "endbfchar\n"
+        "endcmap CMapName currentdict /CMap defineresource pop end end\n"
+    ).encode()
+    widths = b" ".join([b"556"] * 224)
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+        b" /Resources << /Font << /F1 5 0 R >> >> >>",
+        b"<< /Length %d >>\nstream\n" % len(content) + content + b"endstream",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /FirstChar 32 /LastChar 255 /Widths ["
+        + widths + b"] /ToUnicode 6 0 R >>",
+        b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"endstream",
+    ]
+    out = b"%PDF-1.4\n"
+    offsets = []
+    for number, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return out
+
+
+def html_page(title: str, paragraph: str) -> bytes:
+    return f"<html><head><title>{title}</title></head><body><h1>Stopping {CLEAR}rules</h1>" \
+           f"<p>{paragraph}</p></body></html>".encode()
+
+
+@pytest.fixture(scope="module")
+def hostile_sources(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("hostile")
+    (folder / "evil.pdf").write_bytes(pdf_with_text(PDF_LINES))
+    (folder / "evil.html").write_bytes(html_page(HTML_TITLE, HTML_PARAGRAPH))
+    (folder / HOSTILE_NAME).write_bytes(html_page("Named badly", "Gene therapy long-term follow-up notes."))
+    return folder
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def assert_terminal_safe(output: str) -> None:
+    found = UNSAFE.findall(output)
+    assert not found, f"raw control characters reached the terminal: {found!r}"
+
+
+def assert_safe_json(output: str):
+    """The output is valid JSON with no raw control character; returns the parsed value."""
+    assert_terminal_safe(output)
+    return json.loads(output)
+
+
+def texts_in(value) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in texts_in(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in texts_in(item)]
+    return []
+
+
+# --------------------------------------------------------------------------- parse
+
+
+def test_the_hostile_pdf_parses_to_exactly_its_text(hostile_sources):
+    """The escapes are in the parsed data (text is data); only display removes them."""
+    from gtindex.ingest import parse_file
+
+    lines = [line.text for line in parse_file(hostile_sources / "evil.pdf").lines]
+    assert lines == PDF_LINES
+
+
+@pytest.mark.parametrize("name", ["evil.pdf", "evil.html", HOSTILE_NAME])
+def test_parse_shows_no_raw_controls(hostile_sources, name):
+    result = run("parse", hostile_sources / name)
+    assert result.exit_code == 0, result.output
+    assert_terminal_safe(result.output)
+    assert "stopping rules" in result.output or "follow-up" in result.output
+
+
+@pytest.mark.parametrize("name", ["evil.pdf", "evil.html"])
+def test_parse_json_escapes_controls_and_keeps_the_text(hostile_sources, name):
+    result = run("parse", hostile_sources / name, "--json")
+    assert result.exit_code == 0
+    document = assert_safe_json(result.stdout)
+    texts = [line["text"] for line in document["lines"]]
+    expected = PDF_LINES if name == "evil.pdf" else [f"Stopping {CLEAR}rules", HTML_PARAGRAPH]
+    assert texts == expected
+    assert "\\u001b]0;pwned\\u0007" in result.stdout and "\\u009b" in result.stdout and "\\u202e" in result.stdout
+
+
+def test_parse_error_naming_a_hostile_file_is_clean(tmp_path):
+    bad = tmp_path / f"{OSC_TITLE}junk.pdf"
+    bad.write_bytes(b"\x1b[2J" * 100)
+    result = run("parse", bad)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("gtindex: error: ") and "junk.pdf: not a PDF" in result.stderr
+    assert_terminal_safe(result.stderr)
+
+
+# --------------------------------------------------------------------------- index views
+
+
+@pytest.fixture(scope="module")
+def hostile_index(hostile_sources, tmp_path_factory) -> tuple[Path, str]:
+    sources = tmp_path_factory.mktemp("hostile-sources")
+    for path in hostile_sources.iterdir():
+        shutil.copy(path, sources / path.name)
+    (sources / f"{OSC_TITLE}broken.pdf").write_bytes(b"%PDF-1.4\n" + CLEAR.encode() * 50)
+    index_dir = tmp_path_factory.mktemp("hostile-index") / "index"
+    result = run("build", sources, "--index", index_dir)
+    return index_dir, result
+
+
+def test_build_output_is_clean(hostile_index):
+    _index_dir, result = hostile_index
+    assert result.exit_code == 3, result.output  # the broken PDF is skipped
+    assert_terminal_safe(result.output)
+    assert "broken.pdf:" in result.stderr and "notes.html" in result.stdout
+
+
+@pytest.mark.parametrize("mode", ["hybrid", "lexical"])
+def test_search_shows_no_raw_controls(hostile_index, mode):
+    index_dir, _ = hostile_index
+    result = run("search", "stopping rules halt", "--index", index_dir, "-k", 5, "--mode", mode)
+    assert result.exit_code == 0
+    assert_terminal_safe(result.output)
+    assert "halt" in result.output
+
+
+def test_search_json_escapes_controls_and_keeps_the_text(hostile_index):
+    index_dir, _ = hostile_index
+    query = f"stopping {RLO}rules{PDF_} {C1_CSI}halt"
+    result = run("search", "--index", index_dir, "--json", "-k", 5, "--", query)
+    assert result.exit_code == 0
+    payload = assert_safe_json(result.stdout)
+    assert payload["query"] == query
+    texts = texts_in(payload["hits"])
+    assert PDF_LINES[1] in texts and any(HTML_PARAGRAPH in text for text in texts)
+    assert any(OSC_TITLE in hit["title"] or OSC_TITLE in hit["citation"] for hit in payload["hits"])
+
+
+def test_batch_search_lines_are_safe(hostile_index, tmp_path):
+    index_dir, _ = hostile_index
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text(json.dumps({"id": OSC_TITLE, "query": "stopping rules halt"}) + "\n")
+    result = run("search", "--batch", batch, "--index", index_dir, "--json")
+    assert result.exit_code == 0
+    record = assert_safe_json(result.stdout)
+    assert record["id"] == OSC_TITLE and PDF_LINES[1] in texts_in(record["hits"])
+
+
+def test_show_shows_no_raw_controls(hostile_index):
+    index_dir, _ = hostile_index
+    for args in (["evil.pdf", "--page", 1], ["evil.html", "--lines", "1-2"], [HOSTILE_NAME, "--lines", "1-2"]):
+        result = run("show", *args, "--index", index_dir)
+        assert result.exit_code == 0, result.output
+        assert_terminal_safe(result.output)
+        json_result = run("show", *args, "--index", index_dir, "--json")
+        shown = assert_safe_json(json_result.stdout)
+        if args[0] == "evil.pdf":
+            assert [line["text"] for line in shown["lines"]] == PDF_LINES
+
+
+def test_show_error_quoting_a_hostile_name_is_clean(hostile_index):
+    index_dir, _ = hostile_index
+    result = run("show", f"{OSC_TITLE}missing.pdf", "--lines", "1-2", "--index", index_dir)
+    assert result.exit_code == 2
+    assert_terminal_safe(result.output)
+
+
+def test_list_and_versions_show_no_raw_controls(hostile_index):
+    index_dir, _ = hostile_index
+    for args in (["list"], ["versions", "evil.pdf"]):
+        result = run(*args, "--index", index_dir)
+        assert result.exit_code == 0, result.output
+        assert_terminal_safe(result.output)
+        payload = assert_safe_json(run(*args, "--index", index_dir, "--json").stdout)
+        assert any(OSC_TITLE in text for text in texts_in(payload)) or args[0] == "versions"
