@@ -12,7 +12,10 @@ prints the estimate), so replicas get *perturbed copies of the real embeddings*:
 replica passage or sentence takes the vector of the original passage or sentence that
 starts at the same place, plus Gaussian noise, renormalised (cosine ~0.93 to the
 original; like a paraphrase). The vectors therefore keep the real corpus's distribution,
-which is what index build time, size, latency and HNSW recall depend on.
+which is what index build time, size, latency and HNSW recall depend on. Replica
+passages are cut by the real `make_passages` with token counts estimated from line
+length (`TokenEstimate`), since running the tokenizer over every replica line costs
+minutes at 100x; sentence spans (10x) are cut exactly.
 
 Two ways to write a scaled index:
 
@@ -42,7 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from . import store
-from .documents import KIND_BODY, KIND_HEADING, Document
+from .documents import KIND_BODY, KIND_HEADING, Document, Line
 from .passages import Passage, Span, make_passages, make_spans
 
 SUBSTITUTE_RATE = 0.15  # share of words (4+ letters) replaced in a replica
@@ -89,29 +92,40 @@ def perturb_document(document: Document, replica: int, seed: int = 0) -> Documen
     rng = np.random.default_rng([seed, replica, _stable_int(document.doc)])
     vocabulary = sorted({word for line in document.lines for word in _WORD.findall(line.text)})
     # Headings keep their text: the section paths the passages carry are built from them.
-    texts = [_substitute(line.text, vocabulary, rng) if line.kind != KIND_HEADING else line.text
-             for line in document.lines]
+    changeable = [seq for seq, line in enumerate(document.lines) if line.kind != KIND_HEADING]
+    texts = [line.text for line in document.lines]
+    for seq, text in zip(changeable, _substitute([texts[seq] for seq in changeable], vocabulary, rng)):
+        texts[seq] = text
     for group in _shuffle_groups(document):
         order = rng.permutation(len(group))
         moved = [texts[group[i]] for i in order]
         for seq, text in zip(group, moved):
             texts[seq] = text
-    lines = [replace(line, text=text) for line, text in zip(document.lines, texts)]
+    lines = [Line(line.page, line.page_label, line.line, line.line_on_page, line.kind, line.section, text,
+                  line.footnote) for line, text in zip(document.lines, texts)]
     digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()
     return replace(document, doc=replica_name(document.doc, replica), sha256=digest, lines=lines,
                    links=list(document.links))
 
 
-def _substitute(text: str, vocabulary: list[str], rng: np.random.Generator) -> str:
+_SPLIT_WORDS = re.compile(r"([A-Za-z]{4,})")
+
+
+def _substitute(texts: list[str], vocabulary: list[str], rng: np.random.Generator) -> list[str]:
+    """Replace SUBSTITUTE_RATE of the words (4+ letters) by random words of the vocabulary."""
     if not vocabulary:
-        return text
-
-    def swap(match: re.Match) -> str:
-        if rng.random() >= SUBSTITUTE_RATE:
-            return match.group(0)
-        return vocabulary[int(rng.integers(len(vocabulary)))]
-
-    return _WORD.sub(swap, text)
+        return texts
+    pieces = [_SPLIT_WORDS.split(text) for text in texts]  # words at the odd positions
+    words = sum(len(parts) // 2 for parts in pieces)
+    replaced = rng.random(words) < SUBSTITUTE_RATE
+    picks = rng.integers(len(vocabulary), size=words)
+    position = 0
+    for parts in pieces:
+        for i in range(1, len(parts), 2):
+            if replaced[position]:
+                parts[i] = vocabulary[picks[position]]
+            position += 1
+    return ["".join(parts) for parts in pieces]
 
 
 def _shuffle_groups(document: Document) -> Iterator[list[int]]:
@@ -133,6 +147,25 @@ def _shuffle_groups(document: Document) -> Iterator[list[int]]:
 
 def _stable_int(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "little")
+
+
+class TokenEstimate:
+    """Word pieces of a replica's text estimated from its length, for cutting passages.
+
+    A replica line is its original's words rearranged, so its length predicts its size
+    well; the tokenizer itself costs ~65 us a line, minutes at 100x. The ratio is
+    calibrated on the original lines.
+    """
+
+    def __init__(self, documents: list[Document]):
+        from .embedding import count_tokens
+
+        texts = [line.text for document in documents for line in document.lines] or [""]
+        pieces = sum(count_tokens(texts)) - 2 * len(texts)  # [CLS] and [SEP] are added back per text
+        self.per_char = pieces / max(1, sum(len(text) for text in texts))
+
+    def __call__(self, texts) -> list[int]:
+        return [2 + round(len(text) * self.per_char) for text in texts]
 
 
 # --------------------------------------------------------------------------- vectors
@@ -220,14 +253,16 @@ def write_full_index(source: SourceCorpus, factor: int, index_dir: Path, seed: i
     from . import build
     from .dense import DenseIndex
 
-    vectors_of = VectorSource(source, seed)
     stages: dict[str, float] = {}
     started = time.perf_counter()
+    vectors_of = VectorSource(source, seed)
+    estimate = TokenEstimate(source.documents)
     documents, passages, spans = [], [], []
     vectors = dict(source.vectors)
     with build._stage(stages, "replicate+split"):
         for replica, original, document in replicas(source, factor, seed):
-            doc_passages, doc_spans = make_passages(document), make_spans(document)
+            doc_passages = make_passages(document, estimate if replica else None)
+            doc_spans = make_spans(document)
             if replica:
                 for items, kind in ((doc_passages, "passage"), (doc_spans, "span")):
                     moved = vectors_of.for_texts(original.doc, items, kind, replica)
@@ -280,19 +315,20 @@ def write_retrieval_index(source: SourceCorpus, factor: int, index_dir: Path, se
     """
     from .dense import DenseIndex
 
-    vectors_of = VectorSource(source, seed)
     index_dir = Path(index_dir)
     if index_dir.exists():
         shutil.rmtree(index_dir)
     index_dir.mkdir(parents=True)
     stages: dict[str, float] = {}
     started = time.perf_counter()
+    vectors_of = VectorSource(source, seed)
+    estimate = TokenEstimate(source.documents)
     blocks: list[np.ndarray] = []
     passage_count = 0
     with closing(store.create_database(index_dir / store.SQLITE_FILE)) as conn:
         for number, (replica, original, document) in enumerate(replicas(source, factor, seed)):
             t0 = time.perf_counter()
-            doc_passages = make_passages(document)
+            doc_passages = make_passages(document, estimate if replica else None)
             if replica == 0:
                 block = np.stack([source.vectors[p.content_hash] for p in doc_passages]) if doc_passages else None
             else:
