@@ -144,30 +144,13 @@ class OnnxEncoder:
     """
 
     def __init__(self, model_dir: Path, threads: int | None = None, fast_start: bool = False):
-        onnxruntime = _import_onnxruntime()
         model_dir = Path(model_dir)
         config = _read_encoder_config(model_dir)
         self.name: str = config["model"]
         self.dim: int = int(config["dim"])
         self.max_tokens: int = int(config["max_tokens"])
         self._tokenizer = _load_tokenizer(model_dir / TOKENIZER_FILE, self.max_tokens)
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if fast_start:
-            options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
-            options.add_session_config_entry("session.disable_prepacking", "1")
-        options.log_severity_level = 3  # errors only: no warnings on the user's terminal
-        try:
-            self._session = onnxruntime.InferenceSession(
-                str(model_dir / ONNX_FILE), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
-            raise GtindexError(
-                f"cannot load query model {model_dir / ONNX_FILE}: {exc}; rebuild the index"
-            ) from None
+        self._session = _inference_session(model_dir / ONNX_FILE, threads, fast_start)
         self._output = config["output"]
 
     def encode(
@@ -206,17 +189,30 @@ def _import_onnxruntime():
     return onnxruntime
 
 
-def _session_options(threads: int | None):
-    """Basic graph optimisation only: export_onnx already applied it, and the extended
-    level (fused attention) cost ~50 ms more per session load without faster queries."""
+def _session_options(threads: int | None, level: str):
+    """CPU session options; `level` names an onnxruntime GraphOptimizationLevel."""
     onnxruntime = _import_onnxruntime()
-
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
     options.inter_op_num_threads = 1
-    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.graph_optimization_level = getattr(onnxruntime.GraphOptimizationLevel, level)
     options.log_severity_level = 3  # errors only: no warnings on the user's terminal
     return options
+
+
+def _inference_session(path: Path, threads: int | None, fast_start: bool):
+    onnxruntime = _import_onnxruntime()
+    if fast_start:
+        # The exported graph is already basic-optimised (export_onnx), so skipping the
+        # optimiser loses only the extended fusions.
+        options = _session_options(threads, "ORT_DISABLE_ALL")
+        options.add_session_config_entry("session.disable_prepacking", "1")
+    else:
+        options = _session_options(threads, "ORT_ENABLE_ALL")
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidProtobuf types
+        raise GtindexError(f"cannot load query model {path}: {exc}; rebuild the index") from None
 
 
 def _read_encoder_config(model_dir: Path) -> dict:
@@ -342,7 +338,7 @@ def export_onnx(dest_dir: Path) -> Path:
 def _save_optimised(model: Path, dest: Path) -> None:
     """Save `model` after onnxruntime's basic optimisations, weights beside it in ONNX_DATA_FILE."""
     onnxruntime = _import_onnxruntime()
-    options = _session_options(threads=None)
+    options = _session_options(threads=None, level="ORT_ENABLE_BASIC")
     options.optimized_model_filepath = str(dest)
     options.add_session_config_entry(
         "session.optimized_model_external_initializers_file_name", ONNX_DATA_FILE

@@ -87,12 +87,14 @@ def test_bundled_model_dir_is_the_package_copy():
     assert (path / "tokenizer.json").is_file()
 
 
-def test_onnx_matches_sentence_transformers(build_encoder, query_encoder):
+def test_onnx_matches_sentence_transformers(build_encoder, query_encoder, onnx_dir):
     texts = varied_texts()
     assert max(count_tokens(texts)) > MAX_TOKENS  # truncation is exercised
     reference = build_encoder.encode(texts, batch_size=16)
-    for batch_size in (7, 64):  # several padded batches; one batch padded to 256
-        onnx = query_encoder.encode(texts, batch_size=batch_size)
+    fast_start = load_query_encoder(onnx_dir, fast_start=True)
+    # several padded batches; one batch padded to 256
+    for encoder, batch_size in ((query_encoder, 7), (query_encoder, 64), (fast_start, 7)):
+        onnx = encoder.encode(texts, batch_size=batch_size)
         assert onnx.shape == (len(texts), DIM) and onnx.dtype == np.float32
         cosines = np.sum(onnx * reference, axis=1)
         assert cosines.min() >= 0.9999, texts[int(cosines.argmin())]
