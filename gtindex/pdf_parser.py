@@ -48,8 +48,6 @@ from .documents import (
     ParseError,
 )
 
-PARSER_VERSION = 1
-
 _LIGATURES = str.maketrans(
     {
         "\ufb00": "ff",
@@ -103,6 +101,7 @@ _TITLE_BOILERPLATE_RES = [
     re.compile(r"^ich\s+harmonised", re.I),
     re.compile(r"^(?:technical\s+requirements\s+for|human\s+use$|registration\s+of\s+pharmaceuticals)", re.I),
     re.compile(r"^(?:this\s+guidance\s+document|comments\s+and\s+suggestions)", re.I),
+    re.compile(r"^(?:document\s+issued\s+on|this\s+document\s+(?:supersedes|replaces)|the\s+draft\s+of\s+this)", re.I),
     re.compile(r"^(?:u\.s\.\s+department|food\s+and\s+drug\s+administration|center\s+for|office\s+of)", re.I),
     re.compile(r"^(?:contains\s+non|draft\s*[-–—])", re.I),
     re.compile(rf"^(?:{_MONTHS})\s+\d{{4}}$", re.I),
@@ -349,6 +348,8 @@ def _read_page(page, number: int) -> _Page:
                 upright=bool(w.get("upright", True)),
             )
         )
+    if any(not w.upright for w in words):
+        words = [w for w in words if w.upright] + _rotated_words(page)
     rules: list[tuple[float, float, float]] = []
     vrules: list[tuple[float, float, float]] = []
     for obj in list(page.lines) + list(page.rects):
@@ -361,6 +362,55 @@ def _read_page(page, number: int) -> _Page:
             vrules.append((x0, top, bottom))  # a stroked box: its sides are cell/box borders
             vrules.append((x1, top, bottom))
     return _Page(number, width, height, words, rules, vrules)
+
+
+def _rotated_words(page) -> list[_Word]:
+    """Words of text turned by 90 degrees, read in their own direction (pdfplumber's word
+    grouping reads vertical text top-down only)."""
+    chars = [c for c in page.chars if not c.get("upright", True)]
+    lines: list[list[dict]] = []
+    for c in sorted(chars, key=lambda c: (c["x0"] + c["x1"]) / 2):
+        cx = (c["x0"] + c["x1"]) / 2
+        if lines and abs(cx - (lines[-1][0]["x0"] + lines[-1][0]["x1"]) / 2) <= max(1.5, 0.3 * float(c.get("size") or 0)):
+            lines[-1].append(c)
+        else:
+            lines.append([c])
+    words: list[_Word] = []
+    for line in lines:
+        matrix = line[0].get("matrix") or (1, 0, 0, 1, 0, 0)
+        upward = matrix[1] > 0  # text runs up the page: read bottom to top
+        line.sort(key=lambda c: -c["top"] if upward else c["top"])
+        current: list[dict] = []
+
+        def flush():
+            text = _clean_word("".join(c["text"] for c in current))
+            if text:
+                words.append(
+                    _Word(
+                        text=text,
+                        x0=min(c["x0"] for c in current),
+                        x1=max(c["x1"] for c in current),
+                        top=min(c["top"] for c in current),
+                        bottom=max(c["bottom"] for c in current),
+                        size=round(float(current[0].get("size") or 0.0), 2),
+                        font=str(current[0].get("fontname") or "").split("+")[-1],
+                        upright=False,
+                    )
+                )
+            current.clear()
+
+        for c in line:
+            if c["text"].isspace():
+                flush()
+                continue
+            if current:
+                prev = current[-1]
+                gap = (prev["top"] - c["bottom"]) if upward else (c["top"] - prev["bottom"])
+                if gap > 0.2 * float(c.get("size") or 10):
+                    flush()
+            current.append(c)
+        flush()
+    return words
 
 
 def _clean_word(text: str) -> str:
@@ -600,9 +650,8 @@ def _first_numbered(page: _Page) -> _Row | None:
 # rows
 
 
-def _build_rows(words: list[_Word], page_no: int) -> list[_Row]:
-    if not words:
-        return []
+def _cluster_rows(words: list[_Word], page_no: int) -> list[_Row]:
+    """Group words that share a baseline into rows (top to bottom)."""
     words = sorted(words, key=lambda w: (w.bottom, w.x0))
     groups: list[list[_Word]] = []
     anchor = None
@@ -613,8 +662,31 @@ def _build_rows(words: list[_Word], page_no: int) -> list[_Row]:
         else:
             groups.append([w])
             anchor = (w.bottom, w.size)
-    rows = [_Row(words=sorted(g, key=lambda w: w.x0), page=page_no) for g in groups]
-    rows = _attach_scripts(rows)
+    return [_Row(words=sorted(g, key=lambda w: w.x0), page=page_no) for g in groups]
+
+
+def _is_script(w: _Word, words: list[_Word]) -> bool:
+    """A short marker in smaller type than the text around it (a superscript or subscript)."""
+    if len(w.text) > 6 or not (_MARKER_RE.match(w.text) or _ALPHA_SUP_RE.match(w.text)):
+        return False
+    for o in words:
+        if o is w or o.size < w.size / 0.85:
+            continue
+        if abs(o.bottom - w.bottom) <= 0.8 * o.size and len(o.text) > 0:
+            return True
+    return False
+
+
+def _build_rows(words: list[_Word], page_no: int) -> list[_Row]:
+    if not words:
+        return []
+    scripts = [w for w in words if _is_script(w, words)]
+    script_ids = {id(w) for w in scripts}
+    rows = _cluster_rows([w for w in words if id(w) not in script_ids], page_no)
+    rows.sort(key=lambda r: r.baseline)
+    leftover = [w for w in sorted(scripts, key=lambda w: w.x0) if not _attach_one(w, rows)]
+    if leftover:
+        rows = sorted(rows + _cluster_rows(leftover, page_no), key=lambda r: r.baseline)
     for row in rows:
         row.words = _merge_fragments(row.words)
         row.reset_text()
@@ -646,53 +718,24 @@ def _merge_fragments(words: list[_Word]) -> list[_Word]:
     return out
 
 
-def _is_small_row(row: _Row, neighbour_size: float) -> bool:
-    return row.max_size <= 0.85 * neighbour_size
-
-
-def _attach_scripts(rows: list[_Row]) -> list[_Row]:
-    """Fold rows of superscript/subscript fragments into the row they belong to."""
-    keep = [True] * len(rows)
-    for i, row in enumerate(rows):
-        if len(row.text) > 12 or not all(_MARKER_RE.match(w.text) or _ALPHA_SUP_RE.match(w.text) for w in row.words):
-            continue
-        remaining = []
-        for w in row.words:
-            if not _attach_one(w, rows, i):
-                remaining.append(w)
-        if not remaining:
-            keep[i] = False
-        else:
-            row.words = remaining
-            row.reset_text()
-    return [r for r, k in zip(rows, keep) if k]
-
-
-def _attach_one(w: _Word, rows: list[_Row], i: int) -> bool:
-    # superscript: host below (larger bottom), raised by 15-75% of host size
-    for j in range(i + 1, min(i + 4, len(rows))):
-        host = rows[j]
+def _attach_one(w: _Word, rows: list[_Row]) -> bool:
+    """Attach a script word to the row it belongs to: superscripts sit above their row's
+    baseline (raised by 12-80% of its type size), subscripts slightly below it."""
+    sups = []
+    subs = []
+    for host in rows:
         hs = host.size
         if w.size > 0.85 * hs:
             continue
-        raise_by = host.baseline - w.bottom
-        if raise_by < 0.12 * hs:
-            continue
-        if raise_by > 0.8 * hs:
-            break
+        delta = host.baseline - w.bottom
+        if 0.12 * hs <= delta <= 0.8 * hs:
+            sups.append((delta, host))
+        elif 0.08 * hs <= -delta <= 0.5 * hs:
+            subs.append((-delta, host))
+    for _, host in sorted(sups, key=lambda t: t[0]):
         if _attach_to_host(w, host, superscript=True):
             return True
-    # subscript: host above, lowered by up to 50% of host size
-    for j in range(i - 1, max(i - 3, -1), -1):
-        host = rows[j]
-        hs = host.size
-        if w.size > 0.85 * hs:
-            continue
-        drop = w.bottom - host.baseline
-        if drop < 0.08 * hs:
-            continue
-        if drop > 0.5 * hs:
-            break
+    for _, host in sorted(subs, key=lambda t: t[0]):
         if _attach_to_host(w, host, superscript=False):
             return True
     return False
@@ -736,19 +779,14 @@ def _attach_to_host(w: _Word, host: _Row, superscript: bool) -> bool:
 def _rotated_rows(words: list[_Word], page_no: int) -> list[_Row]:
     if not words:
         return []
-    words = sorted(words, key=lambda w: ((w.x0 + w.x1) / 2, w.top))
     groups: list[list[_Word]] = []
-    for w in words:
+    for w in words:  # already in reading order, line by line
         cx = (w.x0 + w.x1) / 2
         if groups and abs(cx - (groups[-1][0].x0 + groups[-1][0].x1) / 2) <= max(2.0, 0.3 * w.size):
             groups[-1].append(w)
         else:
             groups.append([w])
-    rows = []
-    for g in groups:
-        g.sort(key=lambda w: w.top)
-        rows.append(_Row(words=g, page=page_no, upright=False))
-    return rows
+    return [_Row(words=g, page=page_no, upright=False) for g in groups]
 
 
 def _order_columns(rows: list[_Row], page: _Page) -> list[_Row]:
@@ -763,8 +801,11 @@ def _order_columns(rows: list[_Row], page: _Page) -> list[_Row]:
         for r in body:
             if any(w.x0 < gx < w.x1 for w in r.words):
                 crossing += 1
-            elif any(w.x1 <= gx for w in r.words) and any(w.x0 >= gx for w in r.words):
-                both += 1
+            else:
+                lx = max((w.x1 for w in r.words if w.x1 <= gx), default=None)
+                rx = min((w.x0 for w in r.words if w.x0 >= gx), default=None)
+                if lx is not None and rx is not None and rx - lx >= 12:
+                    both += 1
         if crossing <= 0.1 * len(body) and both >= max(6, 0.4 * len(body)):
             if best is None or crossing < best[1] or (crossing == best[1] and both > best[2]):
                 best = (gx, crossing, both)
@@ -839,7 +880,10 @@ def _edge_rows(page: _Page) -> list[_Row]:
 def _strip_headers_footers(pages: list[_Page]) -> bool:
     """Drop running headers/footers and read page labels. Returns True if a draft header was seen."""
     counts: Counter = Counter()
+    variants: dict[str, set] = defaultdict(set)
     for page in pages:
+        for row in _edge_rows(page):
+            variants[_norm_key(row.text)].add(row.text)
         for key in {_norm_key(r.text) for r in _edge_rows(page)}:
             counts[key] += 1
     min_repeat = max(3, int(0.3 * len(pages) + 0.999))
@@ -865,7 +909,7 @@ def _strip_headers_footers(pages: list[_Page]) -> bool:
                 first = text.split()[0] if text.split() else ""
                 for tok in (last, first):
                     lab = _page_number(tok)
-                    if lab is not None and page.label is None and _norm_key(text) != "#":
+                    if lab is not None and page.label is None and len(variants[_norm_key(text)]) > 1:
                         # "Bioanalytical Method Validation 12": a footer with a page number
                         if re.search(r"\d", tok) or _ROMAN_RE.match(tok):
                             page.label = lab
@@ -907,10 +951,15 @@ def _mark_footnotes(page: _Page, body_size: float) -> None:
     left = min(r.x0 for r in rows)
     rule_y = None
     for y, x0, x1 in page.rules:
-        if y > 0.35 * page.height and x1 - x0 <= 0.45 * page.width and x0 <= left + 40:
-            below = [r for r in rows if r.top >= y - 1 and r.line is None]
-            if below and all(r.size < body_size - 0.2 for r in below):
-                if rule_y is None or y > rule_y:
+        if y > 0.35 * page.height and x1 - x0 <= 0.75 * page.width and x0 <= left + 40:
+            underline = any(
+                y - 3.5 <= w.bottom <= y + 1.0 and w.x0 < x1 and w.x1 > x0 for r in rows for w in r.words
+            )
+            if underline:
+                continue  # a hyperlink underline, not the footnote separator
+            below = [r for r in rows if r.top >= y - 1]
+            if below and all(r.size < body_size - 0.2 and r.line is None for r in below):
+                if rule_y is None or y < rule_y:
                     rule_y = y
     start = None
     if rule_y is not None:

@@ -2,7 +2,7 @@
 
 Usage::
 
-    from tests.pdf_factory import Page, Heading, Text, Blank, Footnote, TwoColumns, Table, Rotated, make_pdf
+    from pdf_factory import Page, Heading, Text, Blank, Footnote, TwoColumns, Table, Rotated, make_pdf
 
     make_pdf(tmp_path / "x.pdf", [
         Page(label=None, items=[Text("Cover Title", size=24, bold=True)], numbered=False),
