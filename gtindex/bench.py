@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
@@ -427,102 +428,143 @@ def _f(value, spec: str = ".1f", none: str = "-") -> str:
     return none if value is None else format(value, spec)
 
 
-def print_results(results: dict, out=sys.stdout) -> None:
-    def say(text: str = "") -> None:
-        print(text, file=out)
-
+def _print_header(results: dict, say) -> None:
     m = results["machine"]
     say(f"gtindex bench  {m['date']}  {m['cpus']} CPUs  load average at start {m['load_average']}")
-    build = results.get("build")
-    if build:
-        say("\nParsing (stage of the full build)")
-        say(f"  {build['pages']} pages in {build['stage_seconds'].get('parse', 0):.1f} s = "
-            f"{_f(build['parse_pages_per_s'])} pages/s with {build['parse_workers']} worker processes; "
-            f"peak memory of the largest worker {build['peak_memory']['largest_child_mb']:.0f} MB")
-        say("\nFull build")
-        say(f"  {build['documents']} documents, {build['passages']} passages, {build['spans']} sentences: "
-            f"{build['seconds']:.1f} s wall, {build['cpu_seconds']:.1f} s CPU")
-        stages = build["stage_seconds"]
-        say("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
-        say(f"  dominant stage: {build['dominant_stage']}; embedding {_f(build['embed_passages_per_s'])} passages/s "
-            f"({_f(build['embed_texts_per_s'])} texts/s counting sentences; stage includes loading the model)")
-        say(f"  peak memory {build['peak_memory']['self_mb']:.0f} MB (build process); index on disk "
-            f"{build['index']['total_mb']:.1f} MB (sqlite {build['index']['sqlite_mb']:.1f}, vectors "
-            f"{build['index']['vectors_mb']:.1f}, query model {build['index']['model_mb']:.1f})")
-    inc = results.get("incremental")
-    if inc:
-        say(f"\nIncremental (build_index on a copy; one guidance = {inc['document']})")
-        for name, label in (("remove_one", "remove one guidance"), ("add_one", "add one guidance"),
-                            ("unchanged", "nothing changed")):
-            row = inc[name]
-            goal = f"goal < {row['goal_ratio']:.0%}  {_verdict(row['pass'])}" if row["goal_ratio"] else ""
-            say(f"  {label:22s} {row['seconds']:7.1f} s  = {_f(row['ratio'], '.1%')} of full build  {goal}")
-    query = results.get("query")
-    if query:
-        say("\nQuery latency")
-        say(f"  in-process hybrid search: median {query['median_ms']:.1f} ms, p95 {query['p95_ms']:.1f} ms over "
-            f"{query['runs']} searches (goal median < {GOAL_QUERY_MEDIAN_MS:.0f} ms)  {_verdict(query['pass'])}")
-    cli = results.get("cli")
-    if cli:
-        say(f"  fresh CLI process `gtindex search \"{BENCH_QUERY}\" --json`: median {cli['median_s']:.2f} s "
-            f"(min {cli['min_s']:.2f}, CPU {cli['median_cpu_s']:.2f} s) over {cli['runs']} runs "
-            f"(goal < {GOAL_CLI_S} s)  {_verdict(cli['pass'])}; heavy imports: {', '.join(cli['heavy_imports']) or 'none'}")
-    grep = results.get("pdfgrep")
-    if grep is not None:
-        if grep.get("available"):
-            cmp = results["cli_vs_pdfgrep"]
-            say(f"  pdfgrep -r -i -n: median {grep['median_s']:.2f} s (CPU {grep['median_cpu_s']:.2f} s) over "
-                f"{grep['runs']} runs; CLI / pdfgrep = {cmp['ratio']:.3f} (CPU {cmp['cpu_ratio']:.3f}; goal <= "
-                f"{GOAL_CLI_VS_PDFGREP})  {_verdict(cmp['pass'])}")
-        else:
-            say("  pdfgrep not available")
-    scores = results.get("eval")
-    if scores:
-        say("\nEval (dev set)          hit@1  hit@5  MRR@10  exact lines@1")
-        for mode, s in scores.items():
-            say(f"  {mode:20s} {s['hit_at_1']:6.3f} {s['hit_at_5']:6.3f} {s['mrr_at_10']:7.3f} "
-                f"{_f(s['exact_lines_at_1'], '10.3f')}")
-    load = results.get("load")
-    if load:
-        say("\nLoad")
-        say("  " + ", ".join(f"{k} {_f(v, '.2f') if isinstance(v, float) else v}" for k, v in load.items()
-                             if not isinstance(v, (list, dict))))
-    scale = results.get("scale")
-    if scale:
-        say("\nScale         passages  build s  index MB  query ms  retrieval ms  dense  recall@10 vs flat")
-        for row in scale:
-            say(f"  {str(row['factor']) + 'x':8s} {row['passages']:10d} {row['build_s']:8.1f} {row['index_mb']:9.1f} "
-                f"{_f(row['query_ms'], '9.1f')} {_f(row['retrieval_ms'], '13.1f')}  {row['dense_kind']:5s} "
-                f"{row['recall_at_10']:8.3f}   {row['method']}")
-        for row in scale[1:]:
-            if row.get("embed_estimate_h"):
-                say(f"  embedding the {row['factor']}x texts with MiniLM here would take ~{row['embed_estimate_h']:.1f} h")
+
+
+def _print_build(results: dict, say) -> None:
+    build = results["build"]
+    say("\nParsing (stage of the full build)")
+    say(f"  {build['pages']} pages in {build['stage_seconds'].get('parse', 0):.1f} s = "
+        f"{_f(build['parse_pages_per_s'])} pages/s with {build['parse_workers']} worker processes; "
+        f"peak memory of the largest worker {build['peak_memory']['largest_child_mb']:.0f} MB")
+    say("\nFull build")
+    say(f"  {build['documents']} documents, {build['passages']} passages, {build['spans']} sentences: "
+        f"{build['seconds']:.1f} s wall, {build['cpu_seconds']:.1f} s CPU")
+    say("  stages (s): " + ", ".join(f"{k} {v:.1f}" for k, v in build["stage_seconds"].items()))
+    say(f"  dominant stage: {build['dominant_stage']}; embedding {_f(build['embed_passages_per_s'])} passages/s "
+        f"({_f(build['embed_texts_per_s'])} texts/s counting sentences; stage includes loading the model)")
+    say(f"  peak memory {build['peak_memory']['self_mb']:.0f} MB (build process); index on disk "
+        f"{build['index']['total_mb']:.1f} MB (sqlite {build['index']['sqlite_mb']:.1f}, vectors "
+        f"{build['index']['vectors_mb']:.1f}, query model {build['index']['model_mb']:.1f})")
+
+
+def _print_incremental(results: dict, say) -> None:
+    inc = results["incremental"]
+    say(f"\nIncremental (build_index on a copy; one guidance = {inc['document']})")
+    for name, label in (("remove_one", "remove one guidance"), ("add_one", "add one guidance"),
+                        ("unchanged", "nothing changed")):
+        row = inc[name]
+        goal = f"goal < {row['goal_ratio']:.0%}  {_verdict(row['pass'])}" if row["goal_ratio"] else ""
+        say(f"  {label:22s} {row['seconds']:7.1f} s  = {_f(row['ratio'], '.1%')} of full build  {goal}")
+
+
+def _print_query(results: dict, say) -> None:
+    query = results["query"]
+    say("\nQuery latency")
+    say(f"  in-process hybrid search: median {query['median_ms']:.1f} ms, p95 {query['p95_ms']:.1f} ms over "
+        f"{query['runs']} searches (goal median < {GOAL_QUERY_MEDIAN_MS:.0f} ms)  {_verdict(query['pass'])}")
+
+
+def _print_cli(results: dict, say) -> None:
+    cli = results["cli"]
+    say(f"  fresh CLI process `gtindex search \"{BENCH_QUERY}\" --json`: median {cli['median_s']:.2f} s "
+        f"(min {cli['min_s']:.2f}, CPU {cli['median_cpu_s']:.2f} s) over {cli['runs']} runs "
+        f"(goal < {GOAL_CLI_S} s)  {_verdict(cli['pass'])}; heavy imports: {', '.join(cli['heavy_imports']) or 'none'}")
+    grep = results["pdfgrep"]
+    if grep.get("available"):
+        cmp = results["cli_vs_pdfgrep"]
+        say(f"  pdfgrep -r -i -n: median {grep['median_s']:.2f} s (CPU {grep['median_cpu_s']:.2f} s) over "
+            f"{grep['runs']} runs; CLI / pdfgrep = {cmp['ratio']:.3f} (CPU {cmp['cpu_ratio']:.3f}; goal <= "
+            f"{GOAL_CLI_VS_PDFGREP})  {_verdict(cmp['pass'])}")
+    else:
+        say("  pdfgrep not available")
+
+
+def _print_eval(results: dict, say) -> None:
+    say("\nEval (dev set)          hit@1  hit@5  MRR@10  exact lines@1")
+    for mode, s in results["eval"].items():
+        say(f"  {mode:20s} {s['hit_at_1']:6.3f} {s['hit_at_5']:6.3f} {s['mrr_at_10']:7.3f} "
+            f"{_f(s['exact_lines_at_1'], '10.3f')}")
+
+
+def _print_load(results: dict, say) -> None:
+    load = results["load"]
+    say("\nLoad")
+    say(f"  {load['queries']} queries from {load['processes']} processes: {load['answered']} answered "
+        f"({load['with_hits']} with hits), {load['errors']} errors; latency median {_f(load['median_ms'])} ms, "
+        f"p95 {_f(load['p95_ms'])} ms; {load['throughput_qps']:.1f} queries/s over {load['seconds']:.1f} s")
+    for sample in load.get("error_samples", []):
+        say(f"  error: {sample}")
+
+
+def _print_scale(results: dict, say) -> None:
+    say("\nScale         passages  build s  index MB  query ms  retrieval ms  dense  recall@10 vs flat")
+    for row in results["scale"]:
+        say(f"  {str(row['factor']) + 'x':8s} {row['passages']:10d} {row['build_s']:8.1f} {row['index_mb']:9.1f} "
+            f"{_f(row['query_ms'], '9.1f')} {_f(row['retrieval_ms'], '13.1f')}  {row['dense_kind']:5s} "
+            f"{row['recall_at_10']:8.3f}   {row['method']}")
+    for row in results["scale"][1:]:
+        if row.get("embed_estimate_h"):
+            say(f"  embedding the {row['factor']}x texts with MiniLM here would take ~{row['embed_estimate_h']:.1f} h")
+
+
+PRINTERS = {"machine": _print_header, "build": _print_build, "incremental": _print_incremental,
+            "query": _print_query, "cli": _print_cli, "eval": _print_eval, "load": _print_load, "scale": _print_scale}
+
+
+def print_results(results: dict, out=sys.stdout, sections: list[str] | None = None) -> None:
+    """The human-readable tables of the sections present in `results` (or only `sections`)."""
+    def say(text: str = "") -> None:
+        print(text, file=out, flush=True)
+
+    for key, printer in PRINTERS.items():
+        if key in results and (sections is None or key in sections):
+            printer(results, say)
 
 
 # --------------------------------------------------------------------------- main
 
 
 def run(corpus: Path, gold: Path, work: Path, sections: set[str], scale_factors: tuple[int, ...],
-        cli_runs: int = 10, pdfgrep_runs: int = 5, load_total: int = 1000) -> dict:
-    """Run the chosen sections; returns the results dict (also what results.json holds)."""
+        cli_runs: int = 10, pdfgrep_runs: int = 5, load_total: int = 1000,
+        on_section: Callable[[dict, str], None] | None = None) -> dict:
+    """Run the chosen sections; returns the results dict (also what results.json holds).
+
+    on_section(results, key) is called as each section's figures are in.
+    """
     work.mkdir(parents=True, exist_ok=True)
     results: dict = {"machine": machine(), "corpus": str(corpus)}
     index_dir = work / "index"
     queries = load_queries(gold)
-    results["build"] = measure_full_build(corpus, index_dir)
+
+    def section(key: str, measure: Callable[[], object]) -> None:
+        results[key] = measure()
+        announce(key)
+
+    def announce(key: str) -> None:
+        if on_section is not None:
+            on_section(results, key)
+
+    announce("machine")
+    section("build", lambda: measure_full_build(corpus, index_dir))
+    full_s = results["build"]["seconds"]
     if "incremental" in sections:
-        results["incremental"] = measure_incremental(corpus, index_dir, work, results["build"]["seconds"])
-    results["query"] = measure_query_latency(index_dir, queries)
+        section("incremental", lambda: measure_incremental(corpus, index_dir, work, full_s))
+    section("query", lambda: measure_query_latency(index_dir, queries))
     if "cli" in sections:
         results["cli"] = measure_cli_latency(index_dir, runs=cli_runs)
         results["pdfgrep"] = measure_pdfgrep(corpus, runs=pdfgrep_runs)
         results["cli_vs_pdfgrep"] = compare_cli_pdfgrep(results["cli"], results["pdfgrep"])
+        announce("cli")
     if "eval" in sections:
-        results["eval"] = measure_eval(index_dir, gold)
+        section("eval", lambda: measure_eval(index_dir, gold))
     if "load" in sections:
-        results["load"] = measure_load(index_dir, queries, total=load_total)
+        section("load", lambda: measure_load(index_dir, queries, total=load_total))
     if "scale" in sections:
-        results["scale"] = measure_scale(index_dir, queries, work, results["build"], results["query"], scale_factors)
+        section("scale", lambda: measure_scale(index_dir, queries, work, results["build"], results["query"],
+                                               scale_factors))
     return results
 
 
@@ -542,8 +584,8 @@ def main(argv: list[str] | None = None) -> int:
     if not gold.is_file():
         parser.error(f"gold queries not found at {gold}; give --gold FILE")
     factors = tuple(int(f) for f in args.scale.split(",") if f.strip())
-    results = run(args.corpus, gold, args.work, set(SECTIONS) - set(args.skip), factors)
-    print_results(results)
+    results = run(args.corpus, gold, args.work, set(SECTIONS) - set(args.skip), factors,
+                  on_section=lambda results, key: print_results(results, sections=[key]))
     out = args.work / "results.json"
     out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"\nresults: {out}")

@@ -62,7 +62,11 @@ def bench_results(tmp_path_factory) -> dict:
     gold = root / "dev.jsonl"
     gold.write_text("".join(json.dumps(record) + "\n" for record in GOLD))
     return bench.run(root / "corpus", gold, root / "work", set(bench.SECTIONS), scale_factors=(2, 12),
-                     cli_runs=1, pdfgrep_runs=1, load_total=8)
+                     cli_runs=1, pdfgrep_runs=1, load_total=8,
+                     on_section=lambda results, key: ANNOUNCED.append((key, key in results)))
+
+
+ANNOUNCED: list[tuple[str, bool]] = []  # (section, its figures were in when announced)
 
 
 def test_build_and_incremental_sections(bench_results):
@@ -103,6 +107,11 @@ def test_scale_section(bench_results):
     assert rows[2]["passages"] >= 1.5 * base and rows[12]["passages"] >= 10 * base
     assert rows[2]["query_ms"] > 0 and rows[12]["query_ms"] is None  # 12x: retrieval structures only
     assert all(row["retrieval_ms"] > 0 and 0 < row["recall_at_10"] <= 1 for row in rows.values())
+
+
+def test_sections_are_announced_as_they_finish(bench_results):
+    assert ANNOUNCED == [(key, True) for key in ("machine", "build", "incremental", "query", "cli", "eval", "load",
+                                                  "scale")]
 
 
 def test_results_print_and_serialise(bench_results):
