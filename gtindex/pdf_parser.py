@@ -30,6 +30,7 @@ How it works (all geometry comes from pdfplumber words, extracted once per page)
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 import statistics
 from collections import Counter, defaultdict
@@ -328,6 +329,7 @@ def _read_pages(path: Path) -> tuple[list[_Page], dict]:
 
 def _read_page(page, number: int) -> _Page:
     width, height = float(page.width), float(page.height)
+    page = page.filter(_not_diagonal)
     raw = page.extract_words(
         extra_attrs=["size", "fontname"], keep_blank_chars=False, use_text_flow=False
     )
@@ -362,6 +364,19 @@ def _read_page(page, number: int) -> _Page:
             vrules.append((x0, top, bottom))  # a stroked box: its sides are cell/box borders
             vrules.append((x1, top, bottom))
     return _Page(number, width, height, words, rules, vrules)
+
+
+# Text drawn at an angle that is not a multiple of 90 degrees is a watermark ("DRAFT" across
+# the page); pdfplumber calls such characters upright and they would join body lines.
+DIAGONAL_MIN_DEGREES = 5.0
+
+
+def _not_diagonal(obj) -> bool:
+    if obj.get("object_type") != "char":
+        return True
+    a, b = obj["matrix"][:2]  # the text direction; shear (oblique type) is in c, not here
+    angle = math.degrees(math.atan2(b, a)) % 90
+    return angle < DIAGONAL_MIN_DEGREES or angle > 90 - DIAGONAL_MIN_DEGREES
 
 
 def _rotated_words(page) -> list[_Word]:
