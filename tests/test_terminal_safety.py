@@ -34,6 +34,7 @@ PDF_LINES = [
 HTML_TITLE = f"Evil {OSC_TITLE}page"
 HTML_PARAGRAPH = f"Gene therapy stopping rules {RED}halt{CLEAR} the study {C1_CSI}now and {RLO}reversed{PDF_} text."
 HOSTILE_NAME = f"{OSC_TITLE}{CLEAR}notes.html"
+MARKUP = "[link=https://evil.example]Click[/link] [blink]now[/blink]"  # rich console markup
 
 
 def pdf_with_text(lines: list[str]) -> bytes:
@@ -93,6 +94,7 @@ def hostile_sources(tmp_path_factory) -> Path:
     (folder / "evil.pdf").write_bytes(pdf_with_text(PDF_LINES))
     (folder / "evil.html").write_bytes(html_page(HTML_TITLE, HTML_PARAGRAPH))
     (folder / HOSTILE_NAME).write_bytes(html_page("Named badly", "Gene therapy long-term follow-up notes."))
+    (folder / "markup.html").write_bytes(html_page(MARKUP, f"Stopping rules halt {MARKUP} the markup page."))
     return folder
 
 
@@ -239,3 +241,27 @@ def test_list_and_versions_show_no_raw_controls(hostile_index):
         assert_terminal_safe(result.output)
         payload = assert_safe_json(run(*args, "--index", index_dir, "--json").stdout)
         assert any(OSC_TITLE in text for text in texts_in(payload)) or args[0] == "versions"
+
+
+# --------------------------------------------------------------------------- on a terminal
+
+SGR = re.compile(r"\x1b\[[0-9;]*m")  # the colours and bold gtindex itself prints on a terminal
+
+
+@pytest.mark.parametrize("command", [
+    ["parse", "{sources}/evil.pdf"], ["parse", "{sources}/markup.html"], ["search", "stopping rules halt", "-k", "5"],
+    ["show", "evil.pdf", "--page", "1"], ["show", "markup.html", "--lines", "1-2"], ["list"],
+])
+def test_on_a_terminal_only_gtindex_styles_its_output(hostile_sources, hostile_index, command):
+    """With colour forced on (as on a terminal), the only escape sequences are gtindex's own
+    SGR styles; document text never adds one, and rich markup in it is printed as text."""
+    index_dir, _ = hostile_index
+    args = [arg.format(sources=hostile_sources) for arg in command]
+    if command[0] != "parse":
+        args += ["--index", str(index_dir)]
+    result = CliRunner(env={"FORCE_COLOR": "1", "NO_COLOR": None}).invoke(main, args, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    assert SGR.search(result.output), "expected styled output on a forced terminal"
+    assert_terminal_safe(SGR.sub("", result.output))
+    if "markup" in " ".join(args) or command[0] in ("search", "list"):
+        assert "[link=https://evil.example]" in SGR.sub("", result.output).replace("\n", "")
