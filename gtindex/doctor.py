@@ -241,7 +241,10 @@ def _check_passage_vectors(context: _Context) -> str:
     from .passages import Passage, content_hash
 
     conn, vectors = context.conn, context.vectors
-    rows = conn.execute("SELECT passage_id, section, text, content_hash, vector_row FROM passages ORDER BY vector_row")
+    rows = conn.execute(
+        "SELECT passage_id, section, text, passages.content_hash, vector_row, embeddings.vector FROM passages"
+        " LEFT JOIN embeddings ON embeddings.content_hash = passages.content_hash ORDER BY vector_row"
+    )
     problems = []
     seen = 0
     for number, row in enumerate(rows):
@@ -251,10 +254,9 @@ def _check_passage_vectors(context: _Context) -> str:
         text = Passage("", row["section"], 0, 0, row["text"]).embed_text
         if content_hash(text) != row["content_hash"]:
             problems.append(f"passage {row['passage_id']}: text does not match its content hash (edited?)")
-        cached = conn.execute("SELECT vector FROM embeddings WHERE content_hash = ?", (row["content_hash"],)).fetchone()
-        if cached is None:
+        if row["vector"] is None:
             problems.append(f"passage {row['passage_id']}: no cached embedding")
-        elif number < len(vectors) and not _cosine(np.frombuffer(cached[0], dtype=np.float32), vectors[number]) >= COSINE_MIN:
+        elif number < len(vectors) and not _cosine(np.frombuffer(row["vector"], dtype=np.float32), vectors[number]) >= COSINE_MIN:
             problems.append(f"passage {row['passage_id']}: FAISS row {number} is not its embedding")
         if len(problems) >= 3:
             break
