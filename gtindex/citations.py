@@ -52,6 +52,7 @@ class Hit:
     lines: list[CitedLine]  # the cited lines, in order
     context: str  # the passage the lines were found in
     score: float
+    designation: str = ""  # "Draft Guidance for Industry", as printed on the cover; cited after the title
     superseded_by: str = ""  # name of the newer version when this guidance is superseded (versions.py)
     citation: str = field(init=False)
 
@@ -196,6 +197,8 @@ def _location(hit: Hit) -> str:
 def format_citation(hit: Hit) -> str:
     """`Title (Date), § V.D Safety Considerations, p. 9, lines 348–354`."""
     head = hit.title or hit.doc
+    if hit.designation:
+        head += f", {hit.designation}"
     if hit.date:
         head += f" ({hit.date})"
     parts = [head]

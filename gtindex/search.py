@@ -11,6 +11,7 @@ Nothing here imports torch: the query path is onnxruntime + faiss + sqlite.
 """
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ class DocumentInfo:
     line_kind: str
     source_type: str
     pages: int
+    designation: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,11 +70,13 @@ class Index:
         self._encoder = None
         self._fast_start = fast_start
         self._superseded_by = _superseded_by(conn)  # doc_id → name of the version that replaced it
+        designations = _designations(conn)
         self._documents = {
             row["doc_id"]: DocumentInfo(
                 doc_id=row["doc_id"], doc=row["doc"], title=row["title"], status=row["status"],
                 date=row["date"], year=row["year"], center=row["center"], line_kind=row["line_kind"],
                 source_type=row["source_type"], pages=row["pages"],
+                designation=designations.get(row["doc_id"], ""),
             )
             for row in conn.execute("SELECT * FROM documents")
         }
@@ -345,8 +349,34 @@ class Index:
             rank=rank, doc=info.doc, title=info.title, status=info.status, date=info.date,
             center=info.center, section=candidate.section, line_kind=info.line_kind,
             lines=[cited_line_from_row(row) for row in rows], context=candidate.text,
-            score=candidate.score,
+            score=candidate.score, designation=info.designation,
         )
+
+
+# "Draft Guidance for Industry", "Guidance for Industry and FDA Staff": the kind of document,
+# printed on the cover page under the title; citations name it after the title.
+_DESIGNATION = re.compile(r"^(?:Draft\s+|Final\s+)?Guidance\s+for\s+[A-Z][\w ,]{2,60}$")
+# A designation broken over two lines: "… Industry and Food and" + "Drug Administration Staff",
+# "… Industry, User" + "Facilities and FDA Staff", "… Industry and FDA" + "Staff".
+_UNFINISHED = re.compile(r"(?:\b(?:and|for|of|the)|,\s*\w*)$")
+_STAFF_LINE = re.compile(r"^(?:[A-Z][\w-]*\s+(?:and\s+)?){0,4}Staff$")
+
+
+def _designations(conn: sqlite3.Connection) -> dict[int, str]:
+    """doc_id → the cover's designation line, joined with its continuation line."""
+    cover: dict[int, list[str]] = {}
+    for row in conn.execute("SELECT doc_id, text FROM lines WHERE page = 1 ORDER BY doc_id, seq"):
+        cover.setdefault(row["doc_id"], []).append(" ".join(row["text"].split()))
+    found: dict[int, str] = {}
+    for doc_id, texts in cover.items():
+        for i, text in enumerate(texts):
+            if _DESIGNATION.match(text):
+                rest = texts[i + 1] if i + 1 < len(texts) else ""
+                if rest and (_UNFINISHED.search(text) or _STAFF_LINE.match(rest)):
+                    text = f"{text} {rest}"
+                found[doc_id] = text
+                break
+    return found
 
 
 def _superseded_by(conn: sqlite3.Connection) -> dict[int, str]:
