@@ -22,7 +22,9 @@ How it works (all geometry comes from pdfplumber words, extracted once per page)
    number. Tables keep one Line per printed row (cells joined by a space). Two-column pages (not
    in numbered documents) are read column by column. Rotated words come after the page's
    upright lines, one Line per rotated text line.
-6. Sections: numbered headings (FDA "V.", "D.", "1.", "a."; ICH "3.2.1"; "APPENDIX A", "ANNEX I")
+6. Text: words as printed, single spaces, ligatures expanded (ﬁ -> fi), U+2010/U+2011 hyphens
+   written as "-", line-end hyphenation kept ("long-" stays at the end of its line).
+7. Sections: numbered headings (FDA "V.", "D.", "1.", "a."; ICH "3.2.1"; "APPENDIX A", "ANNEX I")
    in bold, larger type or (roman level) capitals; the table of contents and the cover never
    make sections. Levels come from the order in which numbering styles appear (a style seen
    before is the same level again; a new style nests deeper).
@@ -124,12 +126,16 @@ _CENTERS = [
     (re.compile(r"office\s+of\s+inspections\s+and\s+investigations|\(OII\)", re.I), "OII"),
     (re.compile(r"office\s+of\s+combination\s+products|\(OCP\)", re.I), "OCP"),
     (re.compile(r"office\s+of\s+the\s+commissioner|\(OC\)", re.I), "OC"),
-    (re.compile(r"office\s+of\s+clinical\s+policy(?:\s+and\s+programs)?|\(OCPP\)", re.I), "OCPP"),
+    (re.compile(r"office\s+of\s+clinical\s+policy\s+and\s+programs|\(OCPP\)", re.I), "OCPP"),
+    (re.compile(r"office\s+of\s+clinical\s+policy(?!\s+and\s+programs)|\(OCLP\)", re.I), "OCLP"),
+    (re.compile(r"human\s+foods\s+program|\(HFP\)", re.I), "HFP"),
 ]
 _ICH_RE = re.compile(r"international\s+(?:conference|council)\s+(?:on|for)\s+harmonisation|\bICH\b", re.I)
 
 # Heading numbering styles.
-_H_APPENDIX = re.compile(r"^(?P<num>(?:appendix|annex|attachment|addendum)\s+[A-Z0-9IVX]{1,4})\b[.:\s-]*(?P<title>.*)$", re.I)
+_H_APPENDIX = re.compile(
+    r"^(?P<num>(?i:appendix|annex|attachment|addendum)\s+(?:[A-Z]{1,2}|\d{1,2}|[IVX]{1,5}))\b[.:\s–—-]*(?P<title>.*)$"
+)
 _H_DOTTED = re.compile(r"^(?P<num>\d{1,2}(?:\.\d{1,3}){1,5})\.?\s+(?P<title>\S.*)$")
 _H_LETTERDOT = re.compile(r"^(?P<num>[A-Z]\.\d{1,2}(?:\.\d{1,2})*)\.?\s+(?P<title>\S.*)$")
 _H_ROMANDOT = re.compile(r"^(?P<num>[IVX]{1,5}\.\d{1,2}(?:\.\d{1,2})*)\.?\s+(?P<title>\S.*)$")
@@ -185,10 +191,14 @@ class _Row:
     heading: tuple | None = None  # (style, num, title) when the row starts a section
     toc: bool = False
     _text: str | None = None
+    _baseline: float | None = None
+    _size: float | None = None
 
     @property
     def baseline(self) -> float:
-        return statistics.median(w.bottom for w in self.words)
+        if self._baseline is None:
+            self._baseline = statistics.median(w.bottom for w in self.words)
+        return self._baseline
 
     @property
     def top(self) -> float:
@@ -209,10 +219,12 @@ class _Row:
     @property
     def size(self) -> float:
         """Dominant type size (weighted by characters)."""
-        weights: Counter = Counter()
-        for w in self.words:
-            weights[round(w.size, 1)] += len(w.text)
-        return weights.most_common(1)[0][0]
+        if self._size is None:
+            weights: Counter = Counter()
+            for w in self.words:
+                weights[round(w.size, 1)] += len(w.text)
+            self._size = weights.most_common(1)[0][0]
+        return self._size
 
     @property
     def max_size(self) -> float:
@@ -226,7 +238,8 @@ class _Row:
         return self._text
 
     def reset_text(self) -> None:
-        self._text = None
+        """Call after changing `words`."""
+        self._text = self._baseline = self._size = None
 
     def frac(self, attr: str) -> float:
         total = sum(sum(c.isalpha() for c in w.text) for w in self.words)
@@ -687,7 +700,8 @@ def _is_script(w: _Word, words: list[_Word]) -> bool:
     for o in words:
         if o is w or o.size < w.size / 0.85:
             continue
-        if abs(o.bottom - w.bottom) <= 0.8 * o.size and len(o.text) > 0:
+        # off the larger word's baseline (raised or lowered), and close to it
+        if 0.08 * o.size <= abs(o.bottom - w.bottom) <= 0.8 * o.size and (o.x0 - 40 < w.x0 < o.x1 + 40):
             return True
     return False
 
@@ -810,17 +824,21 @@ def _order_columns(rows: list[_Row], page: _Page) -> list[_Row]:
     if len(body) < 12:
         return rows
     width = page.width
+    n = int(width) + 2
+    crossing_at = [0] * n  # rows with a word across x
+    gap_at = [0] * n  # rows with a gap of 12pt or more around x
+    for r in body:
+        for w in r.words:
+            a, b = int(w.x0) + 1, int(w.x1)
+            for x in range(max(a, 0), min(b, n - 1) + 1):
+                crossing_at[x] += 1
+        for a, b in zip(r.words, r.words[1:]):
+            if b.x0 - a.x1 >= 12:
+                for x in range(max(int(a.x1) + 1, 0), min(int(b.x0), n - 1) + 1):
+                    gap_at[x] += 1
     best = None
     for gx in range(int(width * 0.3), int(width * 0.7), 2):
-        crossing = both = 0
-        for r in body:
-            if any(w.x0 < gx < w.x1 for w in r.words):
-                crossing += 1
-            else:
-                lx = max((w.x1 for w in r.words if w.x1 <= gx), default=None)
-                rx = min((w.x0 for w in r.words if w.x0 >= gx), default=None)
-                if lx is not None and rx is not None and rx - lx >= 12:
-                    both += 1
+        crossing, both = crossing_at[gx], gap_at[gx]
         if crossing <= 0.1 * len(body) and both >= max(6, 0.4 * len(body)):
             if best is None or crossing < best[1] or (crossing == best[1] and both > best[2]):
                 best = (gx, crossing, both)
