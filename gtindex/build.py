@@ -192,22 +192,22 @@ def remove_documents(
     wait: bool = False,
     on_wait: Callable[[str], None] | None = None,
 ) -> BuildReport:
-    """Take documents out of the index, by any of their file names or a sha256 prefix."""
+    """Take documents out of the index, by file name or sha256 prefix (all names of that content)."""
 
     def plan(previous: _Previous | None, report: BuildReport) -> _Target:
         if previous is None:
             raise IndexError_(f"no index at {index_dir}; nothing to remove")
         doomed: set[str] = set()
         for name in names:
-            sha = _resolve(previous, name, index_dir)
-            doomed |= {f.name for f in previous.files.values() if f.sha256 == sha}
+            doomed |= _resolve(previous, name, index_dir)
         kept = [f for name, f in sorted(previous.files.items()) if name not in doomed]
         if not kept:
             raise GtindexError(f"that would leave {index_dir} empty; delete the index directory instead")
-        dropped_paths = {str(f.path) for f in previous.files.values() if f.name in doomed}
-        sources = [s for s in previous.sources if s not in dropped_paths]
-        excluded = sorted(set(previous.excluded) | doomed)
-        return _Target(kept, sources, excluded)
+        dropped = [f for f in previous.files.values() if f.name in doomed]
+        sources = [s for s in previous.sources if s not in {str(f.path) for f in dropped}]
+        # only a file that a later build would find again needs remembering as excluded
+        found_again = {f.name for f in dropped if _inside(str(f.path), sources)}
+        return _Target(kept, sources, sorted(set(previous.excluded) | found_again))
 
     return _update(Path(index_dir), plan, progress=False, workers=None, rebuild=False, wait=wait, on_wait=on_wait)
 
@@ -253,18 +253,20 @@ def _inside(path: str, folders: list[str]) -> bool:
     return any(Path(path).is_relative_to(folder) for folder in folders)
 
 
-def _resolve(previous: _Previous, name: str, index_dir: Path) -> str:
-    """The sha256 of the document called `name` (file name, name without extension or sha256 prefix)."""
+def _resolve(previous: _Previous, name: str, index_dir: Path) -> set[str]:
+    """The file names `name` stands for: itself (with or without extension), or every name
+    of the content whose sha256 starts with it. A second copy of a file keeps the document
+    in the index until it is removed too."""
     for candidate in (name, f"{name}.pdf", f"{name}.html", Path(name).name):
         if candidate in previous.files:
-            return previous.files[candidate].sha256
+            return {candidate}
     prefix = name.casefold()
     if len(prefix) >= 6 and all(c in "0123456789abcdef" for c in prefix):
         matches = {f.sha256 for f in previous.files.values() if f.sha256.startswith(prefix)}
-        if len(matches) == 1:
-            return matches.pop()
-        if matches:
+        if len(matches) > 1:
             raise GtindexError(f"sha256 prefix {name} matches {len(matches)} documents; give more digits")
+        if matches:
+            return {f.name for f in previous.files.values() if f.sha256 in matches}
     close = get_close_matches(name, sorted(previous.files), n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; `gtindex list --index {index_dir}` shows the names"
     raise GtindexError(f"no document named {name!r} in {index_dir}{hint}")

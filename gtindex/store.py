@@ -303,7 +303,7 @@ def recover(index_dir: Path) -> list[str]:
         _remove(index_dir / name)
     if live is not None:
         removed += _delete_old_generations(index_dir, keep=[live, _previous_generation(index_dir, live)])
-    return removed
+    return sorted(removed)
 
 
 def _remove(path: Path) -> None:

@@ -1,0 +1,204 @@
+"""Incremental updates: any sequence of build/add/remove equals a fresh build of the same files."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import HTML_DIR, PDF_DIR
+from gtindex import store
+from gtindex.build import add_documents, build_index, recorded_sources, remove_documents
+from gtindex.cli import main
+from gtindex.errors import GtindexError
+
+STABILITY = "fda-andas-stability-testing-qa-2013.pdf"  # 5 pages
+NEEDLESTICKS = "fda-cdrh-needlesticks-mdr-2002.pdf"  # 7 pages
+DONATION = "fda-pdma-drug-sample-donation-free-clinics-2006.pdf"  # 7 pages
+PLAN = "asgct-strategic-plan.html"
+GTINDEX = str(Path(sys.executable).with_name("gtindex"))
+
+QUERIES = [
+    "stability testing of drug substances for an ANDA",
+    "needlestick injuries reporting by device user facilities",
+    "donation of prescription drug samples to free clinics",
+    "ASGCT strategic plan goals",
+    "how many batches are required for stability data",
+    "adverse event report within 30 days",
+]
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    """An index over two small real PDFs and a web page, built once for the module."""
+    sources = tmp_path_factory.mktemp("sources")
+    for name in (STABILITY, NEEDLESTICKS):
+        shutil.copy(PDF_DIR / name, sources / name)
+    shutil.copy(HTML_DIR / PLAN, sources / PLAN)
+    index_dir = tmp_path_factory.mktemp("base") / "idx"
+    report = build_index([sources], index_dir)
+    return sources, index_dir, report
+
+
+@pytest.fixture
+def work(base, tmp_path):
+    """A private copy of the base sources and index (the recorded source path is the copy's)."""
+    sources, index_dir, _report = base
+    work_sources = tmp_path / "sources"
+    shutil.copytree(sources, work_sources)
+    work_index = tmp_path / "idx"
+    shutil.copytree(index_dir, work_index)
+    build_index([work_sources], work_index)  # re-record the sources: nothing is parsed or embedded
+    return work_sources, work_index
+
+
+def _search_batch(index_dir: Path, tmp_path: Path) -> list[dict]:
+    """`gtindex search --batch --json` over QUERIES, the way a script would call it."""
+    batch = tmp_path / "queries.jsonl"
+    batch.write_text("".join(json.dumps({"id": i, "query": q}) + "\n" for i, q in enumerate(QUERIES)))
+    result = subprocess.run(
+        [GTINDEX, "search", "--batch", str(batch), "--index", str(index_dir), "-k", "5"],
+        capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def _listed(index_dir: Path) -> list[dict]:
+    result = CliRunner().invoke(main, ["list", "--index", str(index_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    documents = json.loads(result.output)["documents"]
+    for entry in documents:
+        del entry["added_at"]  # when it was first indexed: differs from a fresh build by design
+    return documents
+
+
+def _assert_same_results(ours: list[dict], fresh: list[dict]) -> None:
+    assert len(ours) == len(fresh) == len(QUERIES)
+    for mine, theirs in zip(ours, fresh):
+        assert [h["citation"] for h in mine["hits"]] == [h["citation"] for h in theirs["hits"]], mine["query"]
+        for a, b in zip(mine["hits"], theirs["hits"]):
+            assert (a["doc"], a["text"], a["lines"], a["section"]) == (b["doc"], b["text"], b["lines"], b["section"])
+            assert a["score"] == pytest.approx(b["score"], abs=1e-4)
+
+
+def test_unchanged_sources_write_nothing(base):
+    sources, index_dir, first = base
+    again = build_index([sources], index_dir)
+    assert first.added == sorted([STABILITY, NEEDLESTICKS, PLAN]) and first.reparsed == 3
+    assert again.up_to_date and again.generation == first.generation
+    assert again.reparsed == 0 and again.embedded == 0 and again.unchanged == 3
+    assert {"discover", "parse", "split"} <= set(again.stage_seconds)
+
+
+def test_sequence_of_updates_equals_a_fresh_build(work, tmp_path):
+    sources, index_dir = work
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.copy(PDF_DIR / DONATION, outside / DONATION)
+
+    added = add_documents([outside / DONATION], index_dir)
+    assert added.added == [DONATION] and added.reparsed == 1 and added.embedded > 0
+    assert recorded_sources(index_dir) == [sources.resolve(), (outside / DONATION).resolve()]
+
+    # a revised web page: one new paragraph costs one page parse and a few embeddings
+    page = sources / PLAN
+    page.write_text(page.read_text(encoding="utf-8").replace(
+        "</main>", "<p>A new closing paragraph about vector shedding studies.</p></main>"), encoding="utf-8")
+    changed = build_index(None, index_dir)  # no sources given: the recorded ones
+    assert changed.changed == [PLAN] and changed.reparsed == 1 and 0 < changed.embedded < 10
+    assert changed.unchanged == 3
+
+    # a rename with the same content: nothing parsed, nothing embedded
+    (sources / NEEDLESTICKS).rename(sources / "needlesticks-renamed.pdf")
+    renamed = build_index(None, index_dir)
+    assert renamed.added == ["needlesticks-renamed.pdf"] and renamed.removed == [NEEDLESTICKS]
+    assert renamed.reparsed == 0 and renamed.embedded == 0
+
+    # the same file twice under two names: indexed once, both names known
+    shutil.copy(sources / STABILITY, sources / "zz-stability-copy.pdf")
+    duplicated = build_index(None, index_dir)
+    assert duplicated.duplicates == [("zz-stability-copy.pdf", STABILITY)]
+    assert duplicated.documents == 4 and duplicated.reparsed == 0 and duplicated.embedded == 0
+
+    # remove by sha256 prefix: a file added on its own leaves the recorded sources
+    donation_sha = store.file_sha256(outside / DONATION)
+    removed = remove_documents([donation_sha[:10]], index_dir)
+    assert removed.removed == [DONATION]
+    assert recorded_sources(index_dir) == [sources.resolve()]
+
+    # remove by name: a file under a recorded folder stays out of later builds until added back
+    remove_documents(["asgct-strategic-plan"], index_dir)
+    rebuilt = build_index(None, index_dir)
+    assert rebuilt.excluded == [PLAN] and rebuilt.up_to_date
+    back = add_documents([sources / PLAN], index_dir)
+    assert back.added == [PLAN] and back.excluded == []
+
+    fresh_dir = tmp_path / "fresh"
+    fresh = build_index([sources], fresh_dir)
+    assert fresh.documents == 3 and fresh.reused == 0
+    assert _listed(index_dir) == _listed(fresh_dir)
+    _assert_same_results(_search_batch(index_dir, tmp_path), _search_batch(fresh_dir, tmp_path))
+    ours = json.loads((index_dir / (index_dir / "CURRENT").read_text().strip() / "manifest.json").read_text())
+    theirs = json.loads((fresh_dir / "gen-000001" / "manifest.json").read_text())
+    assert ours["counts"] == theirs["counts"] and ours["fingerprint"] == theirs["fingerprint"]
+
+
+def test_both_names_of_a_duplicate_are_listed_and_find_the_document(work):
+    sources, index_dir = work
+    shutil.copy(sources / STABILITY, sources / "zz-stability-copy.pdf")
+    build_index(None, index_dir)
+    [entry] = [e for e in _listed(index_dir) if e["doc"] == STABILITY]
+    assert entry["names"] == [STABILITY, "zz-stability-copy.pdf"]
+    result = CliRunner().invoke(main, ["show", "zz-stability-copy.pdf", "--page", "1", "--index", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    # removing one name keeps the content under the other (that file is still a source)
+    report = remove_documents([STABILITY], index_dir)
+    assert report.removed == [STABILITY] and report.embedded == 0 and report.documents == 3
+    assert "zz-stability-copy.pdf" in {e["doc"] for e in _listed(index_dir)}
+
+
+def test_remove_unknown_name_suggests_close_names_and_changes_nothing(work):
+    _sources, index_dir = work
+    live = (index_dir / "CURRENT").read_text()
+    result = CliRunner().invoke(main, ["remove", "fda-cdrh-needlestick-mdr", "--index", str(index_dir)])
+    assert result.exit_code == 2
+    assert "no document named 'fda-cdrh-needlestick-mdr'" in result.output
+    assert f"did you mean {NEEDLESTICKS}" in result.output
+    assert (index_dir / "CURRENT").read_text() == live
+    with pytest.raises(GtindexError, match="leave .* empty"):
+        remove_documents([STABILITY, NEEDLESTICKS, PLAN], index_dir)
+
+
+def test_list_shows_line_coverage_and_version_role(work):
+    _sources, index_dir = work
+    runner = CliRunner()
+    by_doc = {e["doc"]: e for e in _listed(index_dir)}
+    assert set(by_doc) == {STABILITY, NEEDLESTICKS, PLAN}
+    assert by_doc[PLAN]["coverage"].startswith("paragraphs 1–")
+    assert by_doc[STABILITY]["coverage"] == "computed" and by_doc[STABILITY]["pages"] == 5
+    assert all(e["role"] == "current" for e in by_doc.values())
+    human = runner.invoke(main, ["list", "--index", str(index_dir)])
+    assert human.exit_code == 0
+    assert f"{PLAN}  [current]" in human.output and "added " in human.output
+
+
+def test_cli_add_and_build_without_sources_use_the_recorded_ones(work, tmp_path):
+    sources, index_dir = work
+    runner = CliRunner()
+    (sources / PLAN).unlink()
+    result = runner.invoke(main, ["build", "--index", str(index_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["removed"] == [PLAN] and report["embedded"] == 0 and report["documents"] == 2
+    text = runner.invoke(main, ["add", str(HTML_DIR / PLAN), "--index", str(index_dir)])
+    assert text.exit_code == 0, text.output
+    assert f"added    {PLAN}" in text.output and "indexed 3 documents" in text.output
+    assert recorded_sources(index_dir) == [sources.resolve(), (HTML_DIR / PLAN).resolve()]
+    missing = runner.invoke(main, ["add", str(tmp_path / "nope.pdf"), "--index", str(index_dir)])
+    assert missing.exit_code == 2 and "nope.pdf: no such file or folder" in missing.output
