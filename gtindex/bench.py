@@ -190,8 +190,7 @@ def split_write_stage(index_dir: Path, write_seconds: float) -> dict[str, float]
             lexical = time.perf_counter() - start
         finally:
             conn.close()
-        dense = DenseIndex.load(live / store.VECTORS_FILE, mmap=False)
-        matrix = np.asarray(dense._index.reconstruct_n(0, dense.ntotal), dtype=np.float32)
+        matrix = DenseIndex.load(live / store.VECTORS_FILE, mmap=False).vectors()
         start = time.perf_counter()
         DenseIndex.build(matrix).save(Path(scratch) / store.VECTORS_FILE)
         dense_s = time.perf_counter() - start
@@ -399,14 +398,14 @@ def measure_scale(index_dir: Path, queries: list[str], work: Path, full: dict, q
                 query_ms = Latency.of(times).median_ms
                 retrieval = retrieval_latency(live_scaled, queries, encoder, repeats=1).median_ms
                 dense = DenseIndex.load(live_scaled / store.VECTORS_FILE)
-                recall = recall_vs_flat(dense, None, query_vectors)
+                recall = recall_vs_flat(dense, dense.vectors(), query_vectors)
                 mb = built.megabytes
                 method = "synthetic, full index (build's write stage)"
             else:
                 built = write_retrieval_index(source, factor, target)
                 retrieval = retrieval_latency(target, queries, encoder, repeats=1).median_ms
                 dense = DenseIndex.load(target / store.VECTORS_FILE)
-                recall = recall_vs_flat(dense, target / "vectors.npy", query_vectors)
+                recall = recall_vs_flat(dense, dense.vectors(), query_vectors)
                 query_ms = None
                 mb = (target / store.SQLITE_FILE).stat().st_size / 1e6 + (target / store.VECTORS_FILE).stat().st_size / 1e6
                 method = "synthetic, retrieval structures only (FTS5 + FAISS)"
@@ -584,12 +583,20 @@ def main(argv: list[str] | None = None) -> int:
     if not gold.is_file():
         parser.error(f"gold queries not found at {gold}; give --gold FILE")
     factors = tuple(int(f) for f in args.scale.split(",") if f.strip())
-    results = run(args.corpus, gold, args.work, set(SECTIONS) - set(args.skip), factors,
-                  on_section=lambda results, key: print_results(results, sections=[key]))
     out = args.work / "results.json"
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
+
+    def on_section(results: dict, key: str) -> None:
+        print_results(results, sections=[key])
+        save_results(results, out)  # after every section: a late failure keeps what was measured
+
+    run(args.corpus, gold, args.work, set(SECTIONS) - set(args.skip), factors, on_section=on_section)
     print(f"\nresults: {out}")
     return 0
+
+
+def save_results(results: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

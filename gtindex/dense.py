@@ -104,6 +104,10 @@ class DenseIndex:
         vectors = self._index.reconstruct_batch(rows)
         return vectors @ self._query_row(query)[0]
 
+    def vectors(self) -> np.ndarray:
+        """A (ntotal, dim) float32 copy of every stored vector (e.g. for an exact search to compare with)."""
+        return np.asarray(self._index.reconstruct_n(0, self.ntotal), dtype=np.float32).reshape(self.ntotal, self.dim)
+
     @property
     def ntotal(self) -> int:
         return int(self._index.ntotal)

@@ -356,7 +356,6 @@ def write_retrieval_index(source: SourceCorpus, factor: int, index_dir: Path, se
     dense = DenseIndex.build(matrix)
     dense.save(index_dir / store.VECTORS_FILE)
     stages["dense"] = time.perf_counter() - t0
-    np.save(index_dir / "vectors.npy", matrix)  # the exact vectors, for recall against flat search
     return ScaledIndex(index_dir, "retrieval", len(source.documents) * factor, passage_count, 0,
                        time.perf_counter() - started, stages, dense.kind)
 
@@ -405,14 +404,15 @@ def retrieval_latency(index_dir: Path, queries: list[str], encoder, repeats: int
     return Latency.of(times)
 
 
-def recall_vs_flat(dense, vectors: Path | np.ndarray | None, query_vectors: np.ndarray, k: int = RECALL_K) -> float:
-    """Mean share of the exact top-k (inner product over every vector) that `dense` returns.
-
-    A flat index is exact (1.0). `vectors`: the indexed matrix, or a .npy file of it.
-    """
+def recall_vs_flat(dense, matrix: np.ndarray | None, query_vectors: np.ndarray, k: int = RECALL_K) -> float:
+    """Mean share of the exact top-k (inner product over every row of `matrix`, the indexed
+    vectors; None: the vectors stored in `dense`) that `dense` returns. A flat index is exact (1.0)."""
     if dense.kind == "flat":
         return 1.0
-    matrix = np.load(vectors, mmap_mode="r") if isinstance(vectors, (str, Path)) else vectors
+    if isinstance(matrix, (str, Path)):  # TEMPORARY: a bench run started before this change passes a .npy path
+        matrix = np.load(matrix, mmap_mode="r") if Path(matrix).is_file() else None
+    if matrix is None:
+        matrix = dense.vectors()
     exact = exact_top_k(matrix, query_vectors, k)
     shares = []
     for vector, truth in zip(query_vectors, exact):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gtindex import bench, scale
+from gtindex import bench, dense, scale
 from gtindex.documents import KIND_BODY, KIND_HEADING, Document, Line
 
 PAGES = {
@@ -61,9 +61,12 @@ def bench_results(tmp_path_factory) -> dict:
         write_pdf(corpus / name, lines)
     gold = root / "dev.jsonl"
     gold.write_text("".join(json.dumps(record) + "\n" for record in GOLD))
-    return bench.run(root / "corpus", gold, root / "work", set(bench.SECTIONS), scale_factors=(2, 12),
-                     cli_runs=1, pdfgrep_runs=1, load_total=8,
-                     on_section=lambda results, key: ANNOUNCED.append((key, key in results)))
+    # A tiny flat limit, so that both scaled indexes (full and retrieval-only) take the HNSW path.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(dense, "FLAT_LIMIT", 3)
+        return bench.run(root / "corpus", gold, root / "work", set(bench.SECTIONS), scale_factors=(2, 12),
+                         cli_runs=1, pdfgrep_runs=1, load_total=8,
+                         on_section=lambda results, key: ANNOUNCED.append((key, key in results)))
 
 
 ANNOUNCED: list[tuple[str, bool]] = []  # (section, its figures were in when announced)
@@ -107,6 +110,7 @@ def test_scale_section(bench_results):
     assert rows[2]["passages"] >= 1.5 * base and rows[12]["passages"] >= 10 * base
     assert rows[2]["query_ms"] > 0 and rows[12]["query_ms"] is None  # 12x: retrieval structures only
     assert all(row["retrieval_ms"] > 0 and 0 < row["recall_at_10"] <= 1 for row in rows.values())
+    assert [rows[f]["dense_kind"] for f in (1, 2, 12)] == ["flat", "hnsw", "hnsw"]
 
 
 def test_sections_are_announced_as_they_finish(bench_results):
@@ -178,3 +182,10 @@ def test_load_counts_failures_instead_of_raising(tmp_path):
     report = run_load(tmp_path / "no-index", n_queries=4, processes=2)
     assert report["answered"] == 0 and report["errors"] == 4
     assert any("no index at" in sample for sample in report["error_samples"])
+
+
+def test_main_refuses_a_missing_gold_file(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit:
+        bench.main(["--corpus", str(tmp_path), "--gold", str(tmp_path / "missing.jsonl")])
+    assert exit.value.code == 2
+    assert "gold queries not found" in capsys.readouterr().err
