@@ -20,14 +20,23 @@ How it works (all geometry comes from pdfplumber words, extracted once per page)
    dropped; the page label ("9", "ii", "A-1") is read from them.
 5. Footnotes: small type at the page foot, below a short rule or starting with a footnote
    number. Tables keep one Line per printed row (cells joined by a space). Two-column pages (not
-   in numbered documents) are read column by column. Rotated words come after the page's
-   upright lines, one Line per rotated text line.
+   in numbered documents) are read column by column. Text turned by 90 degrees comes after the
+   page's upright lines, one Line per rotated text line; diagonal text (watermarks) is dropped.
 6. Text: words as printed, single spaces, ligatures expanded (ﬁ -> fi), U+2010/U+2011 hyphens
    written as "-", line-end hyphenation kept ("long-" stays at the end of its line).
 7. Sections: numbered headings (FDA "V.", "D.", "1.", "a."; ICH "3.2.1"; "APPENDIX A", "ANNEX I")
    in bold, larger type or (roman level) capitals; the table of contents and the cover never
    make sections. Levels come from the order in which numbering styles appear (a style seen
-   before is the same level again; a new style nests deeper).
+   before is the same level again; a new style nests deeper; "1.2" always nests under "1.").
+   Bold multi-line headings are joined; a bold or italic paragraph is not a heading. In a
+   numbered scheme, short bold unnumbered lines ("References", "Glossary" at the top level) are
+   leaf sections; boxed/table cells never are. Headings carry the path they start.
+8. Metadata from the cover: title (display-size lines, "Guidance for Industry" boilerplate
+   removed), status (draft if the cover or running header says so, ICH Step 2), date ("July
+   2018"), issuing centres (CDER, CBER, ...; "ICH" for ICH guidelines), sha256, pages.
+
+Bad input raises ParseError(path, reason): encrypted, not a readable PDF (...), zero pages,
+no text layer. `parse_pdf_details` also returns every printed margin number per page.
 """
 from __future__ import annotations
 
