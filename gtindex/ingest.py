@@ -26,7 +26,7 @@ from .html_parser import HTML_TAG, parse_html
 
 # Part of the index's parsed-document cache key (build.py): bump it whenever the output of
 # html_parser or pdf_parser changes, so that the next build parses every file again.
-PARSER_VERSION = "1"
+PARSER_VERSION = "2"
 
 SOURCE_SUFFIXES = {".pdf", ".html", ".htm"}
 PDF_MAGIC = b"%PDF-"
