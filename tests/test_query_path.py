@@ -7,55 +7,13 @@ import json
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
-import pytest
-
 
 BUILD_STACK = ("torch", "sentence_transformers", "transformers")
 QUERY_STACK = ("faiss", "onnxruntime", "tokenizers")
 
-GUIDANCE = [
-    "I. INTRODUCTION",
-    "This guidance describes stopping rules for early-phase gene therapy trials.",
-    "A stopping rule pauses enrolment when serious adverse events exceed a set threshold.",
-    "II. MANUFACTURING",
-    "Vector lots should be tested for replication-competent virus before release.",
-    "Potency assays measure the biological activity of each lot.",
-]
-OTHER = [
-    "I. BACKGROUND",
-    "Donor screening questionnaires ask about recent travel and exposures.",
-    "Blood establishments defer donors who report symptoms of West Nile virus.",
-]
-
-
-def write_pdf(path: Path, lines: list[str]) -> None:
-    """A one-page PDF with these lines of 12 pt text (headings are the lines ending without a period)."""
-    from reportlab.lib.pagesizes import letter
-    from reportlab.pdfgen import canvas
-
-    page = canvas.Canvas(str(path), pagesize=letter, invariant=1)
-    for number, line in enumerate(lines):
-        page.setFont("Times-Roman" if line.endswith(".") else "Times-Bold", 12)
-        page.drawString(72, 700 - 14 * number, line)
-    page.showPage()
-    page.save()
-
-
-@pytest.fixture(scope="module")
-def tiny_index(tmp_path_factory) -> Path:
-    from gtindex.build import build_index
-
-    root = tmp_path_factory.mktemp("query-path")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    write_pdf(corpus / "stopping-rules-guidance.pdf", GUIDANCE)
-    write_pdf(corpus / "donor-screening.pdf", OTHER)
-    report = build_index([corpus], root / "index")
-    assert report.documents == 2 and not report.skipped
-    return root / "index"
+RARE = "fda-gt-rare-diseases-draft-2018.pdf"  # in the small_index fixture (conftest)
 
 
 def run_cli_in_subprocess(args: list[str]) -> dict:
@@ -81,21 +39,20 @@ def top_level(modules: list[str]) -> set[str]:
     return {name.split(".")[0] for name in modules}
 
 
-def test_search_loads_no_build_time_model_stack(tiny_index):
-    result = run_cli_in_subprocess(["search", "stopping rules", "--index", str(tiny_index), "--json"])
+def test_search_loads_no_build_time_model_stack(small_index):
+    result = run_cli_in_subprocess(["search", "stopping rules", "--index", str(small_index), "--json"])
     assert result["code"] == 0
     hits = json.loads(result["stdout"])["hits"]
-    assert hits[0]["doc"] == "stopping-rules-guidance.pdf"
+    assert hits[0]["doc"] == RARE
     loaded = top_level(result["modules"])
     assert not loaded & set(BUILD_STACK), loaded & set(BUILD_STACK)
     assert {"faiss", "onnxruntime"} <= loaded  # the query stack is what it runs on
 
 
-def test_show_and_help_load_no_model_or_vector_library(tiny_index):
-    shown = run_cli_in_subprocess(["show", "stopping-rules-guidance.pdf", "--page", "1",
-                                   "--index", str(tiny_index), "--json"])
+def test_show_and_help_load_no_model_or_vector_library(small_index):
+    shown = run_cli_in_subprocess(["show", RARE, "--lines", "348-351", "--index", str(small_index), "--json"])
     assert shown["code"] == 0
-    assert "stopping rules" in shown["stdout"]
+    assert [line["line"] for line in json.loads(shown["stdout"])["lines"]] == [348, 349, 350, 351]
     helped = run_cli_in_subprocess(["--help"])
     assert helped["code"] == 0 and "search" in helped["stdout"]
     for result in (shown, helped):
@@ -103,23 +60,23 @@ def test_show_and_help_load_no_model_or_vector_library(tiny_index):
         assert not heavy, heavy
 
 
-def test_fast_start_encoder_gives_the_same_vectors(tiny_index):
+def test_fast_start_encoder_gives_the_same_vectors(small_index):
     from gtindex import store
     from gtindex.embedding import OnnxEncoder
 
-    model_dir = store.current_generation(tiny_index) / store.MODEL_DIR
-    texts = ["stopping rules", "What does a potency assay measure in a gene therapy lot?", "donor deferral"]
+    model_dir = store.current_generation(small_index) / store.MODEL_DIR
+    texts = ["stopping rules", "What should an early-phase gene therapy protocol include?", "strategic plan"]
     default = OnnxEncoder(model_dir).encode(texts)
     fast = OnnxEncoder(model_dir, fast_start=True).encode(texts)
     cosines = np.sum(default * fast, axis=1)
     assert np.all(cosines > 0.9999), cosines
 
 
-def test_fast_start_index_answers_like_the_default(tiny_index):
+def test_fast_start_index_answers_like_the_default(small_index):
     from gtindex.search import Index
 
-    queries = ["stopping rules", "replication-competent virus testing", "West Nile virus donors"]
-    with Index.open(tiny_index) as default, Index.open(tiny_index, fast_start=True) as fast:
+    queries = ["stopping rules", "natural history studies of rare diseases", "ASGCT strategic plan goals"]
+    with Index.open(small_index) as default, Index.open(small_index, fast_start=True) as fast:
         for query in queries:
             expected = [hit.citation for hit in default.search(query, k=3)]
             assert expected
