@@ -12,9 +12,10 @@ gets a role:
 Two documents are versions of one guidance when their normalised titles match closely
 (casefolded; "draft", "guidance for industry", revision markers such as "(R1)" and
 "Step 2" removed; token Jaccard and difflib ratio both high), they carry the same
-identifiers (Q9, GFI #142, GL29: tokens with digits), and they come from the same issuer
-(a shared center, or neither names one). Documents without a date cannot be ordered and
-are never linked.
+identifiers (Q9, GFI #142, GL29: tokens with digits), they come from the same issuer
+(a shared center, or neither names one), and they are not two documents of one status
+published the same month (a guideline and its annexes). Documents without a date cannot
+be ordered and are never linked.
 """
 from __future__ import annotations
 
@@ -98,6 +99,8 @@ def same_guidance(a: Edition, b: Edition) -> bool:
     """Are these two documents versions of one guidance? (Symmetric.)"""
     if not _same_issuer(a.center, b.center):
         return False
+    if a.status == b.status and date_key(a.date) == date_key(b.date):
+        return False  # published together (ICH Q12 and its Annexes): companions, not versions
     first, second = normalise_title(a.title), normalise_title(b.title)
     if not first or not second:
         return False
@@ -165,7 +168,7 @@ def _families(editions: list[Edition]) -> list[list[Edition]]:
 
 
 def _roles(family: list[Edition]) -> dict[str, VersionLink]:
-    """Roles inside one family; ties in date keep both versions current."""
+    """Roles inside one family (two of one status never share a date: see same_guidance)."""
 
     def newest(group: list[Edition]) -> Edition:
         return max(group, key=lambda e: (date_key(e.date), e.doc))
