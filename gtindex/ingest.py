@@ -157,7 +157,7 @@ def parse_many(
     """Parse files in worker processes; yield (path, Document or ParseError) as each finishes.
 
     Results come in completion order (callers sort). A file running longer than
-    `timeout_s` or needing more than `max_memory_mb` (address space beyond the worker's
+    `timeout_s` seconds of CPU time or needing more than `max_memory_mb` (address space beyond the worker's
     start-up size) becomes a ParseError and its worker is replaced; so does a worker crash.
     """
     pending = deque(Path(p) for p in paths)
@@ -189,6 +189,10 @@ def _usable_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):
         return len(os.sched_getaffinity(0)) or 1
     return os.cpu_count() or 1
+
+
+POLL_S = 0.5  # how often busy workers' CPU time is checked
+WALL_BACKSTOP_FACTOR = 10  # a file may take this many times its CPU limit in wall time
 
 
 @dataclass(frozen=True)
@@ -224,7 +228,8 @@ class _Worker:
 
     process: subprocess.Popen
     job: Path | None = None
-    deadline: float = 0.0
+    started: float = 0.0
+    cpu_at_start: float | None = None
     alive: bool = True
 
     @classmethod
@@ -255,7 +260,18 @@ class _Worker:
         self.process.stdin.write(json.dumps(str(path)).encode() + b"\n")
         self.process.stdin.flush()
         self.job = path
-        self.deadline = time.monotonic() + timeout_s
+        self.started = time.monotonic()
+        self.cpu_at_start = _cpu_seconds(self.process.pid)
+
+    def over_time(self, timeout_s: float) -> bool:
+        """CPU time spent on the current file, so a busy machine does not skip good files;
+        wall time only where /proc is missing, or as a backstop for a worker stuck without
+        using the CPU."""
+        wall = time.monotonic() - self.started
+        cpu_now = _cpu_seconds(self.process.pid)
+        if cpu_now is None or self.cpu_at_start is None:
+            return wall > timeout_s
+        return cpu_now - self.cpu_at_start > timeout_s or wall > timeout_s * WALL_BACKSTOP_FACTOR
 
     def read(self) -> dict | None:
         """The worker's next message; None when it died before finishing one."""
@@ -296,17 +312,24 @@ class _Worker:
 def _collect(pool: list[_Worker], limits: _Limits) -> Iterator[ParseResult]:
     """Wait until a busy worker answers, dies or runs out of time; report each such job."""
     busy = [worker for worker in pool if worker.job is not None]
-    next_deadline = min(worker.deadline for worker in busy)
-    ready = wait([worker.process.stdout for worker in busy], timeout=max(0.0, next_deadline - time.monotonic()))
-    now = time.monotonic()
+    ready = wait([worker.process.stdout for worker in busy], timeout=min(POLL_S, limits.timeout_s))
     for worker in busy:
         if worker.process.stdout in ready:
             path = worker.finish()
             yield path, _receive(worker, path, limits)
-        elif now >= worker.deadline:
+        elif worker.over_time(limits.timeout_s):
             worker.kill()
             path = worker.finish()
             yield path, ParseError(str(path), f"took longer than {limits.timeout_s:g}s; skipped")
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process, from /proc (None where unavailable)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _receive(worker: _Worker, path: Path, limits: _Limits) -> Document | ParseError:
