@@ -558,8 +558,19 @@ def current(index: Path) -> str:
     return (index / "CURRENT").read_text().strip()
 
 
-def test_cli_refuses_a_rebuild_that_would_drop_indexed_documents(site, tmp_path, small_index):
-    _source, index = small_index
+def test_cli_refuses_a_rebuild_that_would_drop_indexed_documents(site, tmp_path):
+    import shutil
+
+    from gtindex.build import build_index
+
+    # The index's recorded source folder has gone (moved, unmounted): rebuilding from what is
+    # left would silently drop its document, so fetch must refuse and leave the index alone.
+    moved = tmp_path / "moved-away"
+    moved.mkdir()
+    (moved / "asgct-strategic-plan.html").write_bytes((HTML_DIR / "asgct-strategic-plan.html").read_bytes())
+    index = tmp_path / "index"
+    build_index([moved], index)
+    shutil.rmtree(moved)
     before = current(index)
     pdf = SMALL_PDFS[18]
     result = run_cli("--urls", str(url_list(tmp_path, f"{site}/pdf/{pdf.name}")), "--corpus", str(tmp_path / "elsewhere"),
@@ -571,7 +582,7 @@ def test_cli_refuses_a_rebuild_that_would_drop_indexed_documents(site, tmp_path,
     assert current(index) == before
 
 
-def test_cli_build_rebuilds_from_the_corpus_folder_reusing_work(tmp_path, small_index):
+def test_cli_build_with_nothing_new_reuses_everything(tmp_path, small_index):
     source, index = small_index
     before = current(index)
     empty = url_list(tmp_path)
@@ -579,9 +590,9 @@ def test_cli_build_rebuilds_from_the_corpus_folder_reusing_work(tmp_path, small_
 
     assert result.exit_code == 0, result.output
     build = json.loads(result.stdout)["build"]
-    assert build["updated"] is True and build["generation"] != before
-    assert build["embedded"] == 0 and build["reused"] > 0  # nothing changed: nothing re-embedded
-    assert current(index) == build["generation"]
+    # nothing fetched, nothing changed: nothing re-embedded and the live generation stays
+    assert build["embedded"] == 0 and build["reused"] > 0
+    assert build["generation"] == before == current(index)
 
 
 def test_cli_default_build_indexes_the_fetched_pdf(site, small_index):
