@@ -43,6 +43,9 @@ def corpus_index(tmp_path_factory) -> Path:
     """
     from gtindex.build import build_index
 
+    prebuilt = os.environ.get("GTINDEX_TEST_CORPUS_INDEX")  # a developer's already-built corpus index
+    if prebuilt:
+        return Path(prebuilt)
     index_dir = tmp_path_factory.mktemp("corpus-index") / "index"
     report = build_index([CORPUS], index_dir)
     assert not report.skipped, report.skipped
