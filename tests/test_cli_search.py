@@ -14,7 +14,7 @@ RARE = "fda-gt-rare-diseases-draft-2018.pdf"
 HIT_FIELDS = {
     "rank", "doc", "title", "status", "date", "center", "section", "page_start", "page_end",
     "page_label_start", "page_label_end", "line_start", "line_end", "line_kind", "computed_start",
-    "computed_end", "text", "context", "score", "citation", "lines",
+    "computed_end", "text", "context", "score", "citation", "lines", "superseded_by",
 }
 LINE_FIELDS = {"page", "page_label", "line", "line_on_page", "text"}
 
