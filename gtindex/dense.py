@@ -10,6 +10,7 @@ Files are written with faiss.write_index (FAISS's own format, no pickle).
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,12 +85,26 @@ class DenseIndex:
             ) from None
         return cls(index, _kind_of(index, path))
 
-    def search(self, query: np.ndarray, k: int) -> DenseHits:
-        """The k rows with the highest inner product with query ((dim,) or (1, dim))."""
+    def search(self, query: np.ndarray, k: int, rows: np.ndarray | None = None) -> DenseHits:
+        """The k rows with the highest inner product with query ((dim,) or (1, dim)).
+
+        rows: search only these rows (a filter, e.g. the passages of some documents). FAISS
+        skips the others while it searches (exact for flat; HNSW walks the whole graph and
+        keeps only these), ~15x faster than rescoring every allowed row with search_subset
+        (10.5k passages: 24 -> 1.5 ms).
+        """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
-        scores, rows = self._index.search(self._query_row(query), k)
-        return DenseHits(scores=scores[0], rows=rows[0])
+        params = None
+        if rows is not None:
+            selector = faiss.IDSelectorBatch(np.ascontiguousarray(rows, dtype=np.int64))
+            if self.kind == KIND_HNSW:
+                params = faiss.SearchParametersHNSW(sel=selector, efSearch=max(HNSW_EF_SEARCH, k))
+            else:
+                params = faiss.SearchParameters(sel=selector)
+        with _one_thread():
+            scores, found = self._index.search(self._query_row(query), k, params=params)
+        return DenseHits(scores=scores[0], rows=found[0])
 
     def search_subset(self, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Exact inner products of query with the given rows (to rescore filtered candidates)."""
@@ -121,6 +136,22 @@ class DenseIndex:
         if query.shape[1] != self.dim:
             raise ValueError(f"query has {query.shape[1]} dimensions, the index {self.dim}")
         return query
+
+
+@contextmanager
+def _one_thread():
+    """Search one query on one OpenMP thread.
+
+    FAISS splits even a single query over its OpenMP threads, which then spin-wait; on a
+    2-core machine that costs more than it gains (flat, 10.5k vectors, k=100: 8.8 -> 3.6 ms
+    per query, CPU 7.3 -> 3.5 ms). Builds keep every thread.
+    """
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)
 
 
 def _as_matrix(vectors: np.ndarray) -> np.ndarray:

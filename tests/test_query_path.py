@@ -81,3 +81,20 @@ def test_fast_start_index_answers_like_the_default(small_index):
             expected = [hit.citation for hit in default.search(query, k=3)]
             assert expected
             assert [hit.citation for hit in fast.search(query, k=3)] == expected
+
+
+def test_dense_search_restricted_to_rows_is_exact_on_flat_and_filters_on_hnsw():
+    from gtindex.dense import DenseIndex
+
+    rng = np.random.default_rng(7)
+    vectors = rng.standard_normal((2000, 48)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    allowed = np.sort(rng.choice(2000, size=300, replace=False))
+    query = vectors[allowed[5]]
+    expected = allowed[np.argsort(-(vectors[allowed] @ query), kind="stable")[:10]]
+    flat = DenseIndex.build(vectors, kind="flat").search(query, 10, rows=allowed)
+    assert list(flat.rows) == list(expected)
+    assert np.allclose(flat.scores, vectors[expected] @ query, atol=1e-5)
+    hnsw = DenseIndex.build(vectors, kind="hnsw").search(query, 10, rows=allowed)
+    assert set(hnsw.rows) <= set(allowed) and hnsw.rows[0] == allowed[5]
+    assert len(set(hnsw.rows) & set(expected)) >= 8
