@@ -409,8 +409,6 @@ def recall_vs_flat(dense, matrix: np.ndarray | None, query_vectors: np.ndarray, 
     vectors; None: the vectors stored in `dense`) that `dense` returns. A flat index is exact (1.0)."""
     if dense.kind == "flat":
         return 1.0
-    if isinstance(matrix, (str, Path)):  # TEMPORARY: a bench run started before this change passes a .npy path
-        matrix = np.load(matrix, mmap_mode="r") if Path(matrix).is_file() else None
     if matrix is None:
         matrix = dense.vectors()
     exact = exact_top_k(matrix, query_vectors, k)
