@@ -544,9 +544,14 @@ def _write_generation(
         )
         conn.execute("INSERT INTO passages_fts(rowid, section, text) SELECT passage_id, section, text FROM passages")
         conn.executemany(
-            "INSERT INTO spans(doc_id, seq_start, seq_end, text, content_hash) VALUES (?,?,?,?,?)",
-            [(doc_ids[s.doc], s.seq_start, s.seq_end, s.text, s.content_hash) for s in spans],
+            "INSERT INTO spans(span_id, doc_id, seq_start, seq_end, text, content_hash, vector_row)"
+            " VALUES (?,?,?,?,?,?,?)",
+            [
+                (row + 1, doc_ids[s.doc], s.seq_start, s.seq_end, s.text, s.content_hash, row)
+                for row, s in enumerate(spans)
+            ],
         )
+        conn.execute("INSERT INTO spans_fts(rowid, text) SELECT span_id, text FROM spans")
         conn.executemany(
             "INSERT INTO versions(doc_id, family, role, related) VALUES (?,?,?,?)",
             [
@@ -560,9 +565,13 @@ def _write_generation(
             [("model", MODEL_NAME), ("dim", str(DIM)), ("parser_version", version)],
         )
         conn.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
+        conn.execute("INSERT INTO spans_fts(spans_fts) VALUES ('optimize')")
         conn.commit()
-    matrix = np.stack([vectors[p.content_hash] for p in passages]).astype(np.float32)
-    DenseIndex.build(matrix).save(staged / store.VECTORS_FILE)
+    for items, name in ((passages, store.VECTORS_FILE), (spans, store.SPANS_FILE)):
+        matrix = np.zeros((len(items), DIM), dtype=np.float32)
+        for row, item in enumerate(items):
+            matrix[row] = vectors[item.content_hash]
+        DenseIndex.build(matrix).save(staged / name)
 
 
 def _install_query_model(staged: Path, previous: _Previous | None) -> dict[str, str]:

@@ -7,8 +7,11 @@ A hit *answers* a gold entry when it is the same document and
 - the gold is a web page (no page): the cited lines hold at least half of the quote's words.
 
 Reported: hit@1, hit@5, MRR@10 and, over queries whose gold carries printed lines,
-"exact lines @1": the top hit cites printed lines that lie within the gold lines ±1 —
-the precision a user pasting the citation relies on. Everything also per query style.
+"exact lines @1": the top hit answers the query and, where the gold entry it answers has
+printed lines, cites lines within those ±1 — the precision a user pasting the citation
+relies on. (A query may accept two editions of one text, one with printed numbers and one
+without; a top hit from the other edition is judged by that edition's rule.) Everything
+also per query style.
 """
 from __future__ import annotations
 
@@ -176,7 +179,8 @@ def score_query(query: GoldQuery, hits: list[Hit], doc_names: dict[str, str]) ->
     if query.line_numbered:
         top = hits[0] if hits else None
         exact = top is not None and any(
-            answers(top, entry, doc_names) and exact_lines(top, entry) for entry in query.gold if entry.lines
+            answers(top, entry, doc_names) and (entry.lines is None or exact_lines(top, entry))
+            for entry in query.gold
         )
     return QueryResult(query, rank, exact, [hit.citation for hit in hits[:3]])
 

@@ -79,18 +79,30 @@ def search(
     conn: sqlite3.Connection, query: LexicalQuery, limit: int, doc_ids: list[int] | None = None
 ) -> list[tuple[int, float]]:
     """(passage_id, bm25 score — higher is better) for the best `limit` passages."""
-    if query.empty:
+    return _search(conn, "passages", "passage_id", f"bm25(passages_fts, {SECTION_WEIGHT}, {TEXT_WEIGHT})",
+                   query, limit, doc_ids)
+
+
+def search_spans(
+    conn: sqlite3.Connection, query: LexicalQuery, limit: int, doc_ids: list[int] | None = None
+) -> list[tuple[int, float]]:
+    """(span_id, bm25 score — higher is better) for the best `limit` sentences."""
+    return _search(conn, "spans", "span_id", "bm25(spans_fts)", query, limit, doc_ids)
+
+
+def _search(
+    conn: sqlite3.Connection, table: str, key: str, rank: str, query: LexicalQuery, limit: int,
+    doc_ids: list[int] | None,
+) -> list[tuple[int, float]]:
+    if query.empty or doc_ids == []:
         return []
     sql = (
-        "SELECT passages_fts.rowid, -bm25(passages_fts, ?, ?) AS score FROM passages_fts"
-        " JOIN passages ON passages.passage_id = passages_fts.rowid"
-        " WHERE passages_fts MATCH ?"
+        f"SELECT {table}_fts.rowid, -{rank} AS score FROM {table}_fts"
+        f" JOIN {table} ON {table}.{key} = {table}_fts.rowid WHERE {table}_fts MATCH ?"
     )
-    params: list = [SECTION_WEIGHT, TEXT_WEIGHT, query.to_fts()]
+    params: list = [query.to_fts()]
     if doc_ids is not None:
-        if not doc_ids:
-            return []
-        sql += f" AND passages.doc_id IN ({','.join('?' * len(doc_ids))})"
+        sql += f" AND {table}.doc_id IN ({','.join('?' * len(doc_ids))})"
         params += doc_ids
     sql += " ORDER BY score DESC LIMIT ?"
     params.append(limit)

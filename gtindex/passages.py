@@ -79,8 +79,15 @@ class _Block:
     footnote: bool
 
 
+# A table-of-contents entry: a title, a dot leader, a page number. It repeats a heading that
+# is indexed where it stands, and it never answers anything, so it is left out of passages.
+_TOC_ENTRY = re.compile(r"(?:\.\s?){4,}\s*[\divxlcIVXLC]{0,6}\s*$")
+
+
 def _blocks(document: Document) -> list[_Block]:
     """Body/heading lines split where the section changes; each footnote its own block.
+
+    Table-of-contents entries belong to no block.
 
     A heading whose own section differs from the lines after it (parsers may file a
     heading under its parent) is moved into the block that follows it, so the heading
@@ -89,6 +96,8 @@ def _blocks(document: Document) -> list[_Block]:
     body: list[_Block] = []
     footnotes: dict[tuple[int, int | None, str], list[int]] = {}
     for seq, line in enumerate(document.lines):
+        if _TOC_ENTRY.search(line.text):
+            continue
         if line.kind == KIND_FOOTNOTE:
             key = (line.page, line.footnote, line.section)
             footnotes.setdefault(key, []).append(seq)
@@ -205,7 +214,11 @@ _ITEM_START = re.compile(r"^\s*(?:[•▪◦●○■□\-–—*]\s|\(?(?:\d{1,
 
 
 def make_spans(document: Document) -> list[Span]:
-    """Sentences, list items, headings and footnotes, each mapped to its lines."""
+    """Sentences, list items and footnotes, each mapped to its lines.
+
+    Headings are no spans: a heading repeats what the query asked about, so it would win
+    the narrowing, but it never answers; the section path names it in the citation.
+    """
     spans: list[Span] = []
     for block in _blocks(document):
         for run in _runs(block, document.lines):
@@ -218,11 +231,11 @@ def _runs(block: _Block, lines: list[Line]) -> Iterator[list[int]]:
     run: list[int] = []
     for seq in block.seqs:
         line = lines[seq]
-        starts_new = line.kind == KIND_HEADING or bool(_ITEM_START.match(line.text))
-        if run and (starts_new or lines[run[-1]].kind == KIND_HEADING):
+        if run and (line.kind == KIND_HEADING or _ITEM_START.match(line.text)):
             yield run
             run = []
-        run.append(seq)
+        if line.kind != KIND_HEADING:
+            run.append(seq)
     if run:
         yield run
 

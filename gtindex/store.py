@@ -39,12 +39,13 @@ import numpy as np
 from .documents import Document, Line, Link
 from .errors import IndexError_
 
-INDEX_FORMAT = 2  # 2: doc_names.path, versions table
+INDEX_FORMAT = 3  # 2: doc_names.path, versions table; 3: sentence vectors (spans.faiss) and spans_fts
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = "LOCK"
 MANIFEST_FILE = "manifest.json"
 SQLITE_FILE = "index.sqlite"
 VECTORS_FILE = "vectors.faiss"
+SPANS_FILE = "spans.faiss"
 MODEL_DIR = "model"
 GENERATION = re.compile(r"^gen-(\d{6})$")
 
@@ -86,13 +87,17 @@ CREATE INDEX passages_doc ON passages(doc_id, seq_start);
 CREATE VIRTUAL TABLE passages_fts USING fts5(
     section, text, content='passages', content_rowid='passage_id', tokenize='porter unicode61'
 );
-CREATE TABLE spans(                                         -- sentences, for narrowing citations
+CREATE TABLE spans(                                         -- sentences: what a hit cites
     span_id INTEGER PRIMARY KEY,
     doc_id INTEGER NOT NULL REFERENCES documents,
     seq_start INTEGER NOT NULL, seq_end INTEGER NOT NULL,
-    text TEXT NOT NULL, content_hash TEXT NOT NULL
+    text TEXT NOT NULL, content_hash TEXT NOT NULL,         -- sha256 of text
+    vector_row INTEGER NOT NULL UNIQUE                      -- row in spans.faiss
 );
 CREATE INDEX spans_doc ON spans(doc_id, seq_start);
+CREATE VIRTUAL TABLE spans_fts USING fts5(
+    text, content='spans', content_rowid='span_id', tokenize='porter unicode61'
+);
 CREATE TABLE embeddings(content_hash TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE versions(                                      -- versions.py, computed by every build
     doc_id INTEGER PRIMARY KEY REFERENCES documents,
@@ -117,6 +122,10 @@ class Generation:
     @property
     def vectors_path(self) -> Path:
         return self.path / VECTORS_FILE
+
+    @property
+    def spans_path(self) -> Path:
+        return self.path / SPANS_FILE
 
     @property
     def model_dir(self) -> Path:

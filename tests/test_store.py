@@ -34,7 +34,8 @@ def test_generation_layout_and_manifest(small_index):
     assert second.up_to_date and second.generation == first.generation == "gen-000001"
     assert (index_dir / "CURRENT").read_text().strip() == "gen-000001"
     live = index_dir / second.generation
-    for name in ("manifest.json", "index.sqlite", "vectors.faiss", "model/model.onnx", "model/tokenizer.json"):
+    for name in ("manifest.json", "index.sqlite", "vectors.faiss", "spans.faiss", "model/model.onnx",
+                 "model/tokenizer.json"):
         assert (live / name).is_file(), name
     manifest = json.loads((live / "manifest.json").read_text())
     assert manifest["model"] == MODEL_NAME and manifest["dim"] == DIM
@@ -50,8 +51,11 @@ def test_sqlite_is_readable_without_gtindex(small_index):
     _sources, index_dir, first, _second = small_index
     conn = sqlite3.connect(index_dir / "gen-000001" / "index.sqlite")
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    assert {"documents", "doc_names", "lines", "passages", "passages_fts", "embeddings", "meta", "spans"} <= tables
+    assert {"documents", "doc_names", "lines", "passages", "passages_fts", "embeddings", "meta", "spans",
+            "spans_fts"} <= tables
     assert conn.execute("SELECT count(*) FROM passages").fetchone()[0] == first.passages
+    assert conn.execute("SELECT count(*), min(vector_row), max(vector_row) FROM spans").fetchone() == (
+        first.spans, 0, first.spans - 1)
     hits = conn.execute(
         "SELECT passages.section FROM passages_fts JOIN passages ON passage_id = passages_fts.rowid"
         " WHERE passages_fts MATCH 'registries' ORDER BY bm25(passages_fts)"
