@@ -360,12 +360,17 @@ def measure_load(index_dir: Path, queries: list[str], total: int = 1000, process
 # --------------------------------------------------------------------------- scale
 
 
+EF_SWEEP = (1, 2, 4)  # HNSW efSearch values reported, as multiples of dense.HNSW_EF_SEARCH (the default)
+
+
 def measure_scale(index_dir: Path, queries: list[str], work: Path, full: dict, query_latency: dict,
                   factors: tuple[int, ...] = (10, 100)) -> list[dict]:
-    """One row per corpus size: 1x is the real build; larger ones are synthetic (scale.py)."""
+    """One row per corpus size: 1x is the real build; larger ones are synthetic (scale.py).
+
+    index_mb leaves out the 91 MB query model, which does not grow with the corpus.
+    """
     from . import store
-    from .dense import DenseIndex
-    from .scale import load_source, recall_vs_flat, retrieval_latency, write_full_index, write_retrieval_index
+    from .scale import load_source
     from .search import Index
 
     source = load_source(index_dir)
@@ -375,49 +380,84 @@ def measure_scale(index_dir: Path, queries: list[str], work: Path, full: dict, q
         live = store.current_generation(index_dir)
         rows = [{
             "factor": 1, "method": "real build (parse + embed)", "documents": full["documents"],
-            "passages": full["passages"], "build_s": full["seconds"], "index_mb": full["index"]["total_mb"],
+            "passages": full["passages"], "build_s": full["seconds"],
+            "index_mb": full["index"]["total_mb"] - full["index"]["model_mb"],
             "query_ms": query_latency["median_ms"],
-            "retrieval_ms": retrieval_latency(live, queries, encoder, repeats=1).median_ms,
-            "dense_kind": DenseIndex.load(live / store.VECTORS_FILE).kind, "recall_at_10": 1.0,
+            **_retrieval_figures(live, queries, encoder, query_vectors),
         }]
         texts_per_s = full.get("embed_texts_per_s") or 0
         for factor in factors:
             target = work / f"scale-{factor}x"
-            if factor <= 10:
-                built = write_full_index(source, factor, target, source_index=index_dir)
-                live_scaled = store.current_generation(target)
-                with Index.open(target) as scaled:
-                    from .scale import Latency
-
-                    scaled.search(queries[0])  # load the query model outside the timings
-                    times = []
-                    for query in queries:
-                        start = time.perf_counter()
-                        scaled.search(query)
-                        times.append(time.perf_counter() - start)
-                query_ms = Latency.of(times).median_ms
-                retrieval = retrieval_latency(live_scaled, queries, encoder, repeats=1).median_ms
-                dense = DenseIndex.load(live_scaled / store.VECTORS_FILE)
-                recall = recall_vs_flat(dense, dense.vectors(), query_vectors)
-                mb = built.megabytes
-                method = "synthetic, full index (build's write stage)"
-            else:
-                built = write_retrieval_index(source, factor, target)
-                retrieval = retrieval_latency(target, queries, encoder, repeats=1).median_ms
-                dense = DenseIndex.load(target / store.VECTORS_FILE)
-                recall = recall_vs_flat(dense, dense.vectors(), query_vectors)
-                query_ms = None
-                mb = (target / store.SQLITE_FILE).stat().st_size / 1e6 + (target / store.VECTORS_FILE).stat().st_size / 1e6
-                method = "synthetic, retrieval structures only (FTS5 + FAISS)"
-            spans = built.spans or factor * full["spans"]  # 100x writes no sentences: as many per passage as 1x
-            rows.append({
-                "factor": factor, "method": method, "documents": built.documents, "passages": built.passages,
-                "build_s": built.seconds, "stage_seconds": built.stage_seconds, "index_mb": mb,
-                "query_ms": query_ms, "retrieval_ms": retrieval, "dense_kind": dense.kind, "recall_at_10": recall,
-                "embed_estimate_h": ((built.passages + spans) / texts_per_s / 3600) if texts_per_s else None,
-            })
+            row = (_scaled_full_row if factor <= 10 else _scaled_retrieval_row)(
+                source, factor, target, index_dir, queries, encoder, query_vectors)
+            spans = row.pop("spans") or factor * full["spans"]  # 100x writes no sentences: as many per passage as 1x
+            row["embed_estimate_h"] = (row["passages"] + spans) / texts_per_s / 3600 if texts_per_s else None
+            rows.append(row)
             shutil.rmtree(target, ignore_errors=True)
     return rows
+
+
+def _scaled_full_row(source, factor: int, target: Path, index_dir: Path, queries: list[str], encoder,
+                     query_vectors) -> dict:
+    from . import store
+    from .scale import directory_mb, write_full_index
+    from .search import Index
+
+    built = write_full_index(source, factor, target, source_index=index_dir)
+    live = store.current_generation(target)
+    with Index.open(target) as scaled:
+        scaled.search(queries[0])  # load the query model outside the timings
+        times = []
+        for query in queries:
+            start = time.perf_counter()
+            scaled.search(query)
+            times.append(1000 * (time.perf_counter() - start))
+    return {
+        "factor": factor, "method": "synthetic, full index (build's write stage)", "documents": built.documents,
+        "passages": built.passages, "spans": built.spans, "build_s": built.seconds,
+        "stage_seconds": built.stage_seconds, "index_mb": directory_mb(live) - directory_mb(live / store.MODEL_DIR),
+        "query_ms": statistics.median(times), **_retrieval_figures(live, queries, encoder, query_vectors),
+    }
+
+
+def _scaled_retrieval_row(source, factor: int, target: Path, index_dir: Path, queries: list[str], encoder,
+                          query_vectors) -> dict:
+    from . import store
+    from .scale import write_retrieval_index
+
+    built = write_retrieval_index(source, factor, target)
+    return {
+        "factor": factor, "method": "synthetic, retrieval structures only (FTS5 + FAISS)",
+        "documents": built.documents, "passages": built.passages, "spans": 0, "build_s": built.seconds,
+        "stage_seconds": built.stage_seconds,
+        "index_mb": sum((target / name).stat().st_size for name in (store.SQLITE_FILE, store.VECTORS_FILE)) / 1e6,
+        "query_ms": None, **_retrieval_figures(target, queries, encoder, query_vectors),
+    }
+
+
+def _retrieval_figures(directory: Path, queries: list[str], encoder, query_vectors) -> dict:
+    """Latency of the two retrieval structures, and HNSW recall@10 against exact search."""
+    from . import store
+    from .dense import HNSW_EF_SEARCH, DenseIndex
+    from .scale import exact_top_k, recall_vs_flat, retrieval_latency
+
+    latency = retrieval_latency(directory, queries, encoder)
+    dense = DenseIndex.load(Path(directory) / store.VECTORS_FILE)
+    figures = {"retrieval_ms": latency.total_ms, "encode_ms": latency.encode_ms, "dense_ms": latency.dense_ms,
+               "lexical_ms": latency.lexical_ms, "dense_kind": dense.kind, "recall_at_10": 1.0, "ef_sweep": []}
+    if dense.kind == "flat":
+        return figures
+    exact = exact_top_k(dense.vectors(), query_vectors, 10)
+    for ef in (multiple * HNSW_EF_SEARCH for multiple in EF_SWEEP):
+        times = []
+        for vector in query_vectors:
+            start = time.perf_counter()
+            dense.search(vector, 100, ef_search=ef)
+            times.append(1000 * (time.perf_counter() - start))
+        recall = recall_vs_flat(dense, None, query_vectors, ef_search=ef, exact=exact)
+        figures["ef_sweep"].append({"ef_search": ef, "recall_at_10": recall, "dense_ms": statistics.median(times)})
+    figures["recall_at_10"] = figures["ef_sweep"][0]["recall_at_10"]  # at the default efSearch
+    return figures
 
 
 # --------------------------------------------------------------------------- printing
@@ -499,11 +539,17 @@ def _print_load(results: dict, say) -> None:
 
 
 def _print_scale(results: dict, say) -> None:
-    say("\nScale         passages  build s  index MB  query ms  retrieval ms  dense  recall@10 vs flat")
+    say("\nScale    passages  build s  index MB  query ms  retrieval ms (dense + lexical)  dense  recall@10")
     for row in results["scale"]:
-        say(f"  {str(row['factor']) + 'x':8s} {row['passages']:10d} {row['build_s']:8.1f} {row['index_mb']:9.1f} "
-            f"{_f(row['query_ms'], '9.1f')} {_f(row['retrieval_ms'], '13.1f')}  {row['dense_kind']:5s} "
-            f"{row['recall_at_10']:8.3f}   {row['method']}")
+        say(f"  {str(row['factor']) + 'x':5s} {row['passages']:10d} {row['build_s']:8.1f} {row['index_mb']:9.1f} "
+            f"{_f(row['query_ms'], '9.1f')} {row['retrieval_ms']:9.1f} ({row['dense_ms']:.1f} + {row['lexical_ms']:.1f})"
+            f"{'':9s}{row['dense_kind']:5s} {row['recall_at_10']:9.3f}   {row['method']}")
+    say("  index MB without the query model; query ms: Index.search in-process; retrieval ms: FAISS top-100 +"
+        " FTS5 top-100 + query embedding; recall@10 of the dense index against exact search")
+    for row in results["scale"]:
+        for point in row.get("ef_sweep", []):
+            say(f"  {row['factor']}x HNSW efSearch {point['ef_search']:4d}: recall@10 {point['recall_at_10']:.3f}, "
+                f"FAISS top-100 {point['dense_ms']:.1f} ms")
     for row in results["scale"][1:]:
         if row.get("embed_estimate_h"):
             say(f"  embedding the {row['factor']}x texts with MiniLM here would take ~{row['embed_estimate_h']:.1f} h")

@@ -383,38 +383,58 @@ def percentile(sorted_values: list[float], pct: float) -> float:
     return sorted_values[rank - 1]
 
 
-def retrieval_latency(index_dir: Path, queries: list[str], encoder, repeats: int = 3) -> Latency:
-    """In-process time per query on a retrieval-only index: embed, FAISS top 100, FTS5
-    bm25 top 100, rank fusion (what `Index.search` does before narrowing to a sentence)."""
+RETRIEVED = 100  # rows taken from each retrieval structure per query
+
+
+@dataclass
+class RetrievalLatency:
+    """Medians per query, in ms: the query embedding, FAISS top-100, FTS5 bm25 top-100."""
+
+    total_ms: float
+    encode_ms: float
+    dense_ms: float
+    lexical_ms: float
+    runs: int
+
+
+def retrieval_latency(index_dir: Path, queries: list[str], encoder, repeats: int = 1,
+                      ef_search: int | None = None) -> RetrievalLatency:
+    """In-process time per query of the two retrieval structures of an index (no narrowing
+    to a sentence, no citation lookup): what grows with the corpus."""
     from . import lexical
     from .dense import DenseIndex
-    from .search import CANDIDATES, _reciprocal_rank_fusion
 
     dense = DenseIndex.load(Path(index_dir) / store.VECTORS_FILE)
-    times = []
+    parts: dict[str, list[float]] = {"total": [], "encode": [], "dense": [], "lexical": []}
     with closing(store.connect_readonly(Path(index_dir) / store.SQLITE_FILE)) as conn:
         for _ in range(repeats):
             for query in queries:
                 t0 = time.perf_counter()
                 vector = encoder.encode([query])[0]
-                found = dense.search(vector, CANDIDATES)
-                lexical_hits = lexical.search(conn, lexical.build_query(query), CANDIDATES)
-                _reciprocal_rank_fusion([[int(r) for r in found.rows if r >= 0], [p for p, _ in lexical_hits]])
-                times.append(time.perf_counter() - t0)
-    return Latency.of(times)
+                t1 = time.perf_counter()
+                dense.search(vector, RETRIEVED, ef_search=ef_search)
+                t2 = time.perf_counter()
+                lexical.search(conn, lexical.build_query(query), RETRIEVED)
+                t3 = time.perf_counter()
+                for name, seconds in (("total", t3 - t0), ("encode", t1 - t0), ("dense", t2 - t1), ("lexical", t3 - t2)):
+                    parts[name].append(1000 * seconds)
+    medians = {name: statistics.median(values) for name, values in parts.items()}
+    return RetrievalLatency(medians["total"], medians["encode"], medians["dense"], medians["lexical"],
+                            len(parts["total"]))
 
 
-def recall_vs_flat(dense, matrix: np.ndarray | None, query_vectors: np.ndarray, k: int = RECALL_K) -> float:
+def recall_vs_flat(dense, matrix: np.ndarray | None, query_vectors: np.ndarray, k: int = RECALL_K,
+                   ef_search: int | None = None, exact: np.ndarray | None = None) -> float:
     """Mean share of the exact top-k (inner product over every row of `matrix`, the indexed
-    vectors; None: the vectors stored in `dense`) that `dense` returns. A flat index is exact (1.0)."""
+    vectors; None: the vectors stored in `dense`) that `dense` returns. A flat index is exact
+    (1.0). `exact`: the exact top-k rows when already computed (exact_top_k)."""
     if dense.kind == "flat":
         return 1.0
-    if matrix is None:
-        matrix = dense.vectors()
-    exact = exact_top_k(matrix, query_vectors, k)
+    if exact is None:
+        exact = exact_top_k(dense.vectors() if matrix is None else matrix, query_vectors, k)
     shares = []
     for vector, truth in zip(query_vectors, exact):
-        found = {int(r) for r in dense.search(vector, k).rows}
+        found = {int(r) for r in dense.search(vector, k, ef_search=ef_search).rows}
         shares.append(len(set(truth.tolist()) & found) / k)
     return float(np.mean(shares))
 

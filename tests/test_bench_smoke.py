@@ -111,6 +111,8 @@ def test_scale_section(bench_results):
     assert rows[2]["query_ms"] > 0 and rows[12]["query_ms"] is None  # 12x: retrieval structures only
     assert all(row["retrieval_ms"] > 0 and 0 < row["recall_at_10"] <= 1 for row in rows.values())
     assert [rows[f]["dense_kind"] for f in (1, 2, 12)] == ["flat", "hnsw", "hnsw"]
+    assert [point["ef_search"] for point in rows[12]["ef_sweep"]] == [128, 256, 512]
+    assert all(row["retrieval_ms"] >= row["dense_ms"] + row["lexical_ms"] for row in rows.values())
 
 
 def test_sections_are_announced_as_they_finish(bench_results):
