@@ -268,23 +268,15 @@ def versions(doc, index_dir, as_json):
 def search(query, index_dir, k, as_json, doc, status, since, mode, include_superseded, batch):
     """Search the index; every hit cites document, section, page and lines."""
     from .render import terminal_safe_json
-    from .search import Index
+    from .serve import served_search
 
     if (query is None) == (batch is None):
         raise click.UsageError("give a QUERY or --batch FILE (not both)")
     filters = {"k": k, "doc": doc, "status": status, "since": since, "mode": mode,
                "include_superseded": include_superseded}
-    # One query per process: load the query model the cheapest way (a batch amortises it).
-    with Index.open(index_dir, fast_start=batch is None) as index:
-        if batch is not None:
-            found = False
-            for record in _batch_queries(batch):
-                hits = index.search(record["query"], **filters)
-                found = found or bool(hits)
-                click.echo(terminal_safe_json({"id": record["id"], "query": record["query"],
-                                               "hits": [hit.to_json() for hit in hits]}, indent=None))
-            sys.exit(EXIT_FOUND if found else EXIT_NOTHING)
-        hits = index.search(query, **filters)
+    hits = served_search(index_dir, query, filters) if batch is None else None  # `gtindex serve`, if running
+    if hits is None:
+        hits = _search_in_process(index_dir, query, filters, batch)
     if as_json:
         click.echo(terminal_safe_json({"query": query, "hits": [hit.to_json() for hit in hits]}))
     elif hits:
@@ -298,6 +290,41 @@ def search(query, index_dir, k, as_json, doc, status, since, mode, include_super
     else:
         click.echo("no matches", err=True)
     sys.exit(EXIT_FOUND if hits else EXIT_NOTHING)
+
+
+@main.command()
+@index_option
+def serve(index_dir):
+    """Keep the index loaded and answer `gtindex search` from it until Ctrl-C.
+
+    While it runs, `gtindex search` on this index no longer loads numpy, FAISS and the
+    query model in every process. Only the same user's searches use it; a rebuilt index
+    is picked up by the next search.
+    """
+    from .serve import serve as run_server
+
+    def ready(path) -> None:
+        click.echo(f"gtindex: serving {index_dir} on {path}; Ctrl-C stops", err=True)
+
+    run_server(Path(index_dir), ready=ready)
+    sys.exit(EXIT_FOUND)
+
+def _search_in_process(index_dir, query, filters: dict, batch: Path | None) -> list:
+    """Open the index here; a --batch prints one JSON line per query and exits."""
+    from .render import terminal_safe_json
+    from .search import Index
+
+    # One query per process: load the query model the cheapest way (a batch amortises it).
+    with Index.open(index_dir, fast_start=batch is None) as index:
+        if batch is not None:
+            found = False
+            for record in _batch_queries(batch):
+                hits = index.search(record["query"], **filters)
+                found = found or bool(hits)
+                click.echo(terminal_safe_json({"id": record["id"], "query": record["query"],
+                                               "hits": [hit.to_json() for hit in hits]}, indent=None))
+            sys.exit(EXIT_FOUND if found else EXIT_NOTHING)
+        return index.search(query, **filters)
 
 
 def _batch_queries(path: Path) -> list[dict]:

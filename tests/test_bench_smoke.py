@@ -93,6 +93,8 @@ def test_query_sections(bench_results):
     cli = bench_results["cli"]
     assert cli["exit_codes"] == [0]
     assert cli["heavy_imports"] == []
+    served = bench_results["cli_served"]
+    assert served["available"] and served["exit_codes"] == [0]
     grep = bench_results["pdfgrep"]
     if grep["available"]:
         assert grep["matching_lines"] >= 1  # the stopping-rules guidance

@@ -1,14 +1,23 @@
 """The fresh-process query path: `gtindex search` never loads the build-time model stack,
-`show` and `--help` load neither FAISS nor onnxruntime, and the fast-start query model
-(one query per process) gives the same vectors and the same hits as the default one."""
+`show` and `--help` load neither FAISS nor onnxruntime, the fast-start query model (one
+query per process) gives the same vectors and the same hits as the default one, and with
+`gtindex serve` running a search process loads no numerical library at all."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
+import pytest
+
+from gtindex import serve
 
 BUILD_STACK = ("torch", "sentence_transformers", "transformers")
 QUERY_STACK = ("faiss", "onnxruntime", "tokenizers")
@@ -16,7 +25,7 @@ QUERY_STACK = ("faiss", "onnxruntime", "tokenizers")
 RARE = "fda-gt-rare-diseases-draft-2018.pdf"  # in the small_index fixture (conftest)
 
 
-def run_cli_in_subprocess(args: list[str]) -> dict:
+def run_cli_in_subprocess(args: list[str], env: dict | None = None) -> dict:
     """Run `gtindex ARGS` in a fresh interpreter; its exit code, output and loaded modules."""
     code = textwrap.dedent(f"""
         import contextlib, io, json, sys
@@ -31,7 +40,8 @@ def run_cli_in_subprocess(args: list[str]) -> dict:
                 code = exit.code
         print(json.dumps({{"code": code, "stdout": out.getvalue(), "modules": sorted(sys.modules)}}))
     """)
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True,
+                          env=env)
     return json.loads(done.stdout.splitlines()[-1])
 
 
@@ -98,3 +108,99 @@ def test_dense_search_restricted_to_rows_is_exact_on_flat_and_filters_on_hnsw():
     hnsw = DenseIndex.build(vectors, kind="hnsw").search(query, 10, rows=allowed)
     assert set(hnsw.rows) <= set(allowed) and hnsw.rows[0] == allowed[5]
     assert len(set(hnsw.rows) & set(expected)) >= 8
+
+
+# --------------------------------------------------------------------------- gtindex serve
+
+
+def citations(result: dict) -> list[tuple]:
+    return [(hit["citation"], round(hit["score"], 4)) for hit in json.loads(result["stdout"])["hits"]]
+
+
+def wait_for(path, seconds: float = 240) -> None:
+    deadline = time.monotonic() + seconds
+    while not path.exists():
+        assert time.monotonic() < deadline, f"no socket at {path}"
+        time.sleep(0.2)
+
+
+@pytest.fixture()
+def runtime_dir(tmp_path, monkeypatch):
+    """A private socket folder for this test (the server and the clients look there)."""
+    folder = tmp_path / "run"
+    folder.mkdir()
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(folder))
+    return folder
+
+
+def test_served_search_answers_like_in_process_without_numerical_libraries(small_index, runtime_dir):
+    args = ["search", "stopping rules", "--index", str(small_index), "--json"]
+    alone = run_cli_in_subprocess(args)
+    server = subprocess.Popen([sys.executable, "-m", "gtindex", "serve", "--index", str(small_index)],
+                              stderr=subprocess.PIPE, text=True)
+    try:
+        path = serve.socket_path(small_index)
+        wait_for(path)
+        assert stat_mode(path) & 0o077 == 0  # nobody but the owner may connect
+        served = run_cli_in_subprocess(args, env=dict(os.environ))
+        assert served["code"] == 0 and citations(served) == citations(alone)
+        assert not top_level(served["modules"]) & {"numpy", "faiss", "onnxruntime", "torch"}
+        refused = run_cli_in_subprocess(["search", "rules", "--doc", "nope.pdf", "--index", str(small_index)])
+        assert refused["code"] == 2  # the server's GtindexError is the client's
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=60)
+    assert server.returncode == 0 and not path.exists()
+    fallback = run_cli_in_subprocess(args)
+    assert fallback["code"] == 0 and citations(fallback) == citations(alone)
+    assert "onnxruntime" in top_level(fallback["modules"])  # searched in-process again
+
+
+def stat_mode(path) -> int:
+    return os.stat(path).st_mode & 0o777
+
+
+def test_a_stale_socket_is_ignored_by_clients_and_replaced_by_a_server(small_index, runtime_dir):
+    path = serve.socket_path(small_index)
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))  # bound, never listening: what a killed server leaves
+    stale.close()
+    assert serve.served_search(small_index, "stopping rules", {"k": 1}) is None
+    serve._claim(path)
+    assert not path.exists()
+
+
+def test_the_server_reopens_a_newly_published_generation(small_index, tmp_path):
+    from gtindex import store
+    from gtindex.search import Index
+
+    index_dir = tmp_path / "index"
+    shutil.copytree(small_index, index_dir)
+    state = {"index": Index.open(index_dir)}
+    try:
+        assert serve._current(state, Index, index_dir) is state["index"]  # nothing new: kept
+        live = store.current_generation(index_dir)
+        shutil.copytree(live, index_dir / "gen-000099")
+        (index_dir / store.CURRENT_FILE).write_text("gen-000099\n")
+        reopened = serve._current(state, Index, index_dir)
+        assert reopened.generation.path.name == "gen-000099" and state["index"] is reopened
+        assert reopened.search("stopping rules", k=1)
+    finally:
+        state["index"].close()
+
+
+def test_the_server_answers_bad_requests_with_one_line(small_index):
+    from gtindex.search import Index
+
+    state = {"index": Index.open(small_index)}
+    try:
+        assert serve._answer(b"not json\n", state, Index, small_index)["ok"] is False
+        reply = serve._answer(json.dumps({"query": "rules", "filters": {"mode": "bogus"}}).encode(), state, Index,
+                              small_index)
+        assert reply["ok"] is False and "\n" not in reply["error"]
+        reply = serve._answer(json.dumps({"query": "stopping rules", "filters": {"k": 2}}).encode(), state, Index,
+                              small_index)
+        assert reply["ok"] is True and len(reply["hits"]) == 2
+        assert serve.hit_from_wire(reply["hits"][0]).doc == RARE
+    finally:
+        state["index"].close()
