@@ -172,8 +172,6 @@ def split_write_stage(index_dir: Path, write_seconds: float) -> dict[str, float]
     import sqlite3
     import tempfile
 
-    import numpy as np
-
     from . import store
     from .dense import DenseIndex
 

@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import re
 import shutil
-import sqlite3
 import statistics
 import time
 from bisect import bisect_right
