@@ -40,6 +40,7 @@ import numpy as np
 from . import store
 from .documents import Document, ParseError
 from .errors import GtindexError, IndexError_
+from .acronyms import collect as collect_acronyms
 from .passages import Passage, Span, make_passages, make_spans
 from .versions import Edition, VersionLink, link_versions
 
@@ -560,6 +561,11 @@ def _write_generation(
             ],
         )
         store.insert_embeddings(conn, vectors)
+        defined = collect_acronyms(" ".join(line.text for line in doc.lines) for doc in documents)
+        conn.executemany(
+            "INSERT INTO acronyms(short, long, documents) VALUES (?,?,?)",
+            [(a.short, a.long, a.documents) for a in defined],
+        )
         conn.executemany(
             "INSERT INTO meta VALUES (?, ?)",
             [("model", MODEL_NAME), ("dim", str(DIM)), ("parser_version", version)],

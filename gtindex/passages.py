@@ -210,7 +210,11 @@ _ABBREVIATIONS = {
 }
 # A line opening with a bullet or an enumerator starts a new span even without a period
 # before it (list items often end in ";" or nothing).
-_ITEM_START = re.compile(r"^\s*(?:[•▪◦●○■□\-–—*]\s|\(?(?:\d{1,3}|[a-zA-Z]|[ivxIVX]{2,4})[.)]\s)")
+# Bullets include the figure dash "‒" and "·" some FDA PDFs use, Word's "o" sub-bullet, and
+# Symbol/Wingdings bullets, which PDFs carry as private-use code points (U+F0B7, U+F0A7).
+_ITEM_START = re.compile(
+    r"^\s*(?:[\-–—‒―*o]\s|[•▪◦●○■□◆❖➢►✓✔·\ue000-\uf8ff]\s?(?=\S)|\(?(?:\d{1,3}|[a-zA-Z]|[ivxIVX]{2,4})[.)]\s)"
+)
 
 
 def make_spans(document: Document) -> list[Span]:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import lexical, store
+from . import acronyms, lexical, store
 from .citations import Hit, cited_line_from_row
 from .documents import KIND_FOOTNOTE, LINE_KIND_COMPUTED, LINE_KIND_PARAGRAPH
 from .errors import GtindexError
@@ -43,6 +43,7 @@ PASSAGE_POOL = 60  # passages whose every sentence becomes a candidate, per pass
 PASSAGE_CANDIDATES = 200  # passages scored by bm25 (the lexical signal of a candidate's passage)
 EXTEND_MARGIN = 0.25  # a neighbouring sentence scoring within this of the best joins the citation
 MAX_CITED_LINES = 4
+ACRONYM_MAX_SHARE = 0.2  # acronyms used in more than this share of documents are not expanded
 ROW_CACHE_SIZE = 32  # document filters whose vector rows an open index remembers
 COSINE_SLACK = 1e-3  # float32 rounding of unit vectors' inner products
 
@@ -132,6 +133,7 @@ class Index:
         self._encoder = None
         self._fast_start = fast_start
         self._superseded_by = _superseded_by(conn)  # doc_id → name of the version that replaced it
+        self._acronyms = _acronyms(conn, len_documents=conn.execute("SELECT count(*) FROM documents").fetchone()[0])
         designations = _designations(conn)
         self._documents = {
             row["doc_id"]: DocumentInfo(
@@ -287,6 +289,7 @@ class Index:
             doc_ids = self._without_superseded(doc_ids)
         if doc_ids == []:
             return []
+        query = acronyms.expand(query, self._acronyms)
         query_vector = self.encoder().encode([query])[0]
         if not np.isfinite(query_vector).all():
             raise store.IndexError_(
@@ -533,6 +536,17 @@ def _load_vectors(path: Path):
     except Exception as exc:  # faiss raises RuntimeError on a damaged file
         raise store.IndexError_(f"{path} cannot be read ({exc}); rebuild with `gtindex build --rebuild`") from None
     return vectors
+
+
+def _acronyms(conn: sqlite3.Connection, len_documents: int) -> list[acronyms.Acronym]:
+    """The corpus's acronyms worth expanding: one that most documents use (FDA, CFR) is
+    common knowledge, and its long form would only dilute the query."""
+    rows = conn.execute("SELECT short, long, documents FROM acronyms").fetchall()
+    return [
+        acronyms.Acronym(short, long, documents)
+        for short, long, documents in rows
+        if documents <= ACRONYM_MAX_SHARE * len_documents
+    ]
 
 
 def _superseded_by(conn: sqlite3.Connection) -> dict[int, str]:

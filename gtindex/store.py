@@ -39,7 +39,7 @@ import numpy as np
 from .documents import Document, Line, Link
 from .errors import IndexError_
 
-INDEX_FORMAT = 3  # 2: doc_names.path, versions table; 3: sentence vectors (spans.faiss) and spans_fts
+INDEX_FORMAT = 4  # 2: doc_names.path, versions table; 3: sentence vectors (spans.faiss), spans_fts; 4: acronyms
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = "LOCK"
 MANIFEST_FILE = "manifest.json"
@@ -99,6 +99,10 @@ CREATE VIRTUAL TABLE spans_fts USING fts5(
     text, content='spans', content_rowid='span_id', tokenize='porter unicode61'
 );
 CREATE TABLE embeddings(content_hash TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE acronyms(                                      -- acronyms.py: defined in the corpus, for query expansion
+    short TEXT PRIMARY KEY, long TEXT NOT NULL,
+    documents INTEGER NOT NULL                              -- documents using the short form
+) WITHOUT ROWID;
 CREATE TABLE versions(                                      -- versions.py, computed by every build
     doc_id INTEGER PRIMARY KEY REFERENCES documents,
     family INTEGER NOT NULL REFERENCES documents,           -- doc_id of the family's current version

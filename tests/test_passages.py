@@ -6,7 +6,7 @@ from gtindex.embedding import MAX_TOKENS, count_tokens
 from gtindex.html_parser import parse_html
 from gtindex.passages import content_hash, make_passages, make_spans
 
-from conftest import HTML_DIR
+from conftest import HTML_DIR, PDF_DIR
 
 SENTENCE = "The sponsor should describe the stopping rules of the study in the protocol before dosing begins."
 
@@ -119,3 +119,24 @@ def test_real_web_page_passages_and_spans():
     rac = [s for s in spans if "renamed" in s.text and "NExTRAC" in s.text]
     assert rac, "the RAC renaming sentence is its own span"
     assert any(p.seq_start <= rac[0].seq_start and rac[0].seq_end <= p.seq_end for p in passages)
+
+
+def test_dash_and_symbol_font_bullets_start_their_own_spans():
+    texts = ["‒ The NDA does not contain a translation", "(§ 314.101(d)(5))",
+             "\uf0b7 the initial reporter", "o a sub item", "-5 mg is a dose, not a bullet"]
+    lines = [Line(1, "1", 10 + i, 1 + i, KIND_BODY, "S", text) for i, text in enumerate(texts)]
+    spans = make_spans(Document("t.pdf", "pdf", "4" * 64, lines=lines))
+    assert [(s.seq_start, s.seq_end) for s in spans] == [(0, 1), (2, 2), (3, 4)]
+
+
+def test_real_refuse_to_file_list_items_are_cited_alone():
+    """The RTF draft lists refuse-to-file grounds as "‒" items without final periods: each
+    item is its own span, so a citation of § 314.101(d)(5) names its two printed lines."""
+    from gtindex.pdf_parser import parse_pdf
+
+    document = parse_pdf(PDF_DIR / "fda-refuse-to-file-nda-bla-draft-2017.pdf")
+    spans = make_spans(document)
+    item = next(s for s in spans if "English translation" in s.text)
+    numbers = [document.lines[seq].line for seq in range(item.seq_start, item.seq_end + 1)]
+    assert numbers == [239, 240]
+    assert item.text.startswith("‒ The NDA does not contain an accurate and complete English")

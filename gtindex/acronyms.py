@@ -1,0 +1,111 @@
+"""Acronyms defined in the corpus, for query expansion.
+
+Guidances define their abbreviations inline: "analytical target profile (ATP)", "system
+suitability testing (SST)". Users type either form, and neither the embedding model nor
+bm25 knows that the two are the same thing. At build time every definition is collected
+(the Schwartz & Hearst 2003 rule: the letters of the short form appear, in order, in the
+words just before the parenthesis, the first letter starting a word); at query time a
+query that uses one form is expanded with the other.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# "(ATP)", "(QbD)", "(PACMP)", "(Q&A)": 2-10 characters, at least two capitals.
+_PARENTHESIS = re.compile(r"\(([A-Za-z][A-Za-z0-9&/-]{1,9})s?\)")
+_WORD = re.compile(r"[^\W_][\w'’-]*")
+
+
+def find_definitions(text: str) -> Iterable[tuple[str, str]]:
+    """(short, long) pairs defined in the text."""
+    for match in _PARENTHESIS.finditer(text):
+        short = match.group(1)
+        if sum(ch.isupper() for ch in short) < 2:
+            continue
+        words = _WORD.findall(text[: match.start()])[-(min(len(short) + 5, 2 * len(short))):]
+        long = _long_form(short, words)
+        if long:
+            yield short, long
+
+
+def _long_form(short: str, words: list[str]) -> str | None:
+    """The tail of `words` that spells `short` (letters in order, the first one starting the
+    tail), preferring the tail whose word initials match most letters, then the shortest."""
+    letters = [ch.lower() for ch in short if ch.isalnum()]
+    best: tuple[int, int] | None = None
+    found = None
+    for start in range(len(words) - 1, -1, -1):
+        candidate = words[start:]
+        if len(candidate) > len(letters) + 2:
+            break
+        if candidate[0][0].lower() != letters[0] or not _spells(letters, " ".join(candidate).lower()):
+            continue
+        matched = _initials_matched(letters, candidate)
+        if matched < max(2, math.ceil(0.6 * len(letters))):
+            continue  # "class 2 ch3con (CH3)": letters found, but not as the words' initials
+        rank = (matched, -len(candidate))
+        if best is None or rank > best:
+            best, found = rank, " ".join(candidate)
+    return found
+
+
+def _initials_matched(letters: list[str], words: list[str]) -> int:
+    """How many letters, in order, start a word (hyphenated parts count as words)."""
+    matched = 0
+    for word in re.split(r"[\s-]+", " ".join(words)):
+        if word and matched < len(letters) and word[0].lower() == letters[matched]:
+            matched += 1
+    return matched
+
+
+def _spells(letters: list[str], text: str) -> bool:
+    position = 0
+    for letter in letters:
+        position = text.find(letter, position)
+        if position < 0:
+            return False
+        position += 1
+    return True
+
+
+@dataclass(frozen=True)
+class Acronym:
+    short: str
+    long: str  # lower case
+    documents: int  # documents using the short form: one in most of them explains nothing
+
+
+def collect(documents: Iterable[str]) -> list[Acronym]:
+    """Every acronym defined in the documents (each a whole document's text), with its most
+    frequent long form."""
+    texts = list(documents)
+    seen: dict[str, Counter] = {}
+    for text in texts:
+        for short, long in find_definitions(text):
+            seen.setdefault(short, Counter())[long.lower()] += 1
+    return [
+        Acronym(short, forms.most_common(1)[0][0], sum(1 for text in texts if _uses(text, short)))
+        for short, forms in sorted(seen.items())
+    ]
+
+
+def _uses(text: str, short: str) -> bool:
+    return re.search(rf"(?<![\w-]){re.escape(short)}s?(?![\w-])", text) is not None
+
+
+def expand(query: str, acronyms: Iterable[Acronym]) -> str:
+    """The query plus the other form of every acronym or long form it uses."""
+    additions: list[str] = []
+    lowered = " ".join(_WORD.findall(query.lower()))
+    for acronym in acronyms:
+        used_short = _uses(query, acronym.short)
+        used_long = f" {acronym.long} " in f" {lowered} "
+        if used_short and not used_long:
+            additions.append(acronym.long)
+        elif used_long and not used_short:
+            additions.append(acronym.short)
+    return f"{query} ({'; '.join(additions)})" if additions else query
