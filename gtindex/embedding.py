@@ -126,9 +126,12 @@ def _batches_by_length(lengths: Sequence[int], batch_size: int) -> list[np.ndarr
     return [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
 
-def _check_batch_size(batch_size: int) -> None:
+def _prepare(texts: Sequence[str], batch_size: int, dim: int) -> tuple[list[str], np.ndarray]:
+    """The texts as strings and the zeroed (n, dim) array both encoders fill."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    texts = [str(text) for text in texts]
+    return texts, np.zeros((len(texts), dim), dtype=np.float32)
 
 
 # ---------------------------------------------------------------- query time: onnxruntime
@@ -156,9 +159,7 @@ class OnnxEncoder:
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, progress: Progress | None = None
     ) -> np.ndarray:
-        _check_batch_size(batch_size)
-        texts = [str(text) for text in texts]
-        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        texts, vectors = _prepare(texts, batch_size, self.dim)
         if not texts:
             return vectors
         tokenizer = self._tokenizer
@@ -275,9 +276,7 @@ class SentenceTransformerEncoder:
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, progress: Progress | None = None
     ) -> np.ndarray:
-        _check_batch_size(batch_size)
-        texts = [str(text) for text in texts]
-        vectors = np.zeros((len(texts), self.dim), dtype=np.float32)
+        texts, vectors = _prepare(texts, batch_size, self.dim)
         # Our own length-sorted batching (sentence-transformers sorts too, but only inside
         # one call) so that progress can be reported batch by batch.
         batches = _batches_by_length(count_tokens(texts), batch_size) if texts else []

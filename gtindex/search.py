@@ -20,6 +20,7 @@ Nothing here imports torch: the query path is onnxruntime + faiss + sqlite.
 """
 from __future__ import annotations
 
+import bisect
 import re
 import sqlite3
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ PASSAGE_CANDIDATES = 200  # passages scored by bm25 (the lexical signal of a can
 EXTEND_MARGIN = 0.25  # a neighbouring sentence scoring within this of the best joins the citation
 MAX_CITED_LINES = 4
 ACRONYM_MAX_SHARE = 0.2  # acronyms used in more than this share of documents are not expanded
+POST_FILTER_SHARE = 0.5  # a filter keeping at least this share of vectors is applied after the search
+POST_FILTER_EXTRA = 32  # rows searched beyond the expected need, so filtering rarely falls short
 ROW_CACHE_SIZE = 32  # document filters whose vector rows an open index remembers
 COSINE_SLACK = 1e-3  # float32 rounding of unit vectors' inner products
 
@@ -82,6 +85,47 @@ class _Span:
     seq_end: int
     vector_row: int
     passages: tuple[int, ...]  # passages holding the sentence
+
+
+@dataclass(frozen=True)
+class _DocLayout:
+    """One document's passages and sentences in reading order. Which passages hold which
+    sentence is worked out for the whole document at once (a per-sentence scan cost ~60 ms
+    per query)."""
+
+    passages: list[_Passage]
+    spans: list[_Span]  # by seq_start
+    span_starts: list[int]
+    span_by_id: dict[int, _Span]
+
+    @classmethod
+    def of(cls, doc_id: int, passages: list[_Passage], rows: list) -> "_DocLayout":
+        firsts = np.asarray([row[1] for row in rows], dtype=np.int64)
+        lasts = np.asarray([row[2] for row in rows], dtype=np.int64)
+        holders = _holding_passages(passages, firsts, lasts)
+        spans = [_Span(row[0], doc_id, row[1], row[2], row[3], held) for row, held in zip(rows, holders)]
+        return cls(passages, spans, [span.seq_start for span in spans], {span.span_id: span for span in spans})
+
+    def spans_within(self, first: int, last: int) -> list[_Span]:
+        begin = bisect.bisect_left(self.span_starts, first)
+        end = bisect.bisect_right(self.span_starts, last)
+        return [span for span in self.spans[begin:end] if span.seq_end <= last]
+
+
+def _holding_passages(passages: list[_Passage], firsts: np.ndarray, lasts: np.ndarray) -> list[tuple[int, ...]]:
+    """For each sentence (first, last line), the passages holding it; the nearest passage
+    when a sentence straddles windows' ends."""
+    if not passages:
+        return [()] * len(firsts)
+    ids = np.asarray([p.passage_id for p in passages], dtype=np.int64)
+    starts = np.asarray([p.seq_start for p in passages], dtype=np.int64)
+    ends = np.asarray([p.seq_end for p in passages], dtype=np.int64)
+    inside = (starts[None, :] <= firsts[:, None]) & (lasts[:, None] <= ends[None, :])
+    nearest = np.abs(starts[None, :] - firsts[:, None]).argmin(axis=1) if len(firsts) else []
+    return [
+        tuple(int(i) for i in ids[row]) if row.any() else (int(ids[near]),)
+        for row, near in zip(inside, nearest)
+    ]
 
 
 @dataclass
@@ -127,7 +171,7 @@ class Index:
         self.conn = conn
         self._dense = dense
         self._span_vectors = None
-        self._passage_cache: dict[int, list[_Passage]] = {}  # doc_id → its passages, by position
+        self._layouts: dict[int, _DocLayout] = {}  # doc_id → its passages and sentences
         self._passage_by_id: dict[int, _Passage] = {}
         self._row_cache: dict[tuple, np.ndarray] = {}  # (table, doc ids) -> their vector rows
         self._encoder = None
@@ -369,15 +413,36 @@ class Index:
             rows = [int(r) for r in found.rows if r >= 0]
             self._check_similarities(found.scores[found.rows >= 0], path)
         else:
-            allowed = self._allowed_rows(table, doc_ids)
-            if not len(allowed):
-                return []
-            found = vectors.search(query_vector, k, rows=allowed)
-            rows = [int(r) for r in found.rows if r >= 0]
+            rows = self._filtered_top(vectors, table, query_vector, doc_ids, k)
         key = "passage_id" if table == "passages" else "span_id"
         marks = ",".join("?" * len(rows))
         by_row = dict(self.conn.execute(f"SELECT vector_row, {key} FROM {table} WHERE vector_row IN ({marks})", rows))
         return [by_row[row] for row in rows if row in by_row]
+
+    def _filtered_top(self, vectors, table: str, query_vector: np.ndarray, doc_ids: list[int], k: int) -> list[int]:
+        """The k nearest rows inside the filter. A filter that keeps most rows (every default
+        search: only superseded versions are left out) is cheaper applied after an unfiltered
+        search for a few more rows than FAISS filtering while it searches (8 vs 15 ms)."""
+        allowed = self._allowed_rows(table, doc_ids)
+        if not len(allowed):
+            return []
+        if len(allowed) >= POST_FILTER_SHARE * vectors.ntotal:
+            wanted = min(vectors.ntotal, int(k * vectors.ntotal / len(allowed)) + POST_FILTER_EXTRA)
+            found = vectors.search(query_vector, wanted)
+            mask = self._allowed_mask(table, doc_ids, vectors.ntotal)
+            rows = [int(r) for r in found.rows if r >= 0 and mask[r]][:k]
+            if len(rows) == min(k, len(allowed)):
+                return rows
+        found = vectors.search(query_vector, k, rows=allowed)
+        return [int(r) for r in found.rows if r >= 0]
+
+    def _allowed_mask(self, table: str, doc_ids: list[int], size: int) -> np.ndarray:
+        key = ("mask", table, tuple(doc_ids))
+        if key not in self._row_cache:
+            mask = np.zeros(size, dtype=bool)
+            mask[self._allowed_rows(table, doc_ids)] = True
+            self._row_cache[key] = mask
+        return self._row_cache[key]
 
     def _allowed_rows(self, table: str, doc_ids: list[int]) -> np.ndarray:
         """Vector rows of `table` in these documents, kept per filter: every search without
@@ -396,44 +461,35 @@ class Index:
         found: dict[int, _Span] = {}
         if span_ids:
             marks = ",".join("?" * len(span_ids))
-            for row in self.conn.execute(f"SELECT * FROM spans WHERE span_id IN ({marks})", sorted(span_ids)):
-                found[row["span_id"]] = self._span(row)
+            sql = f"SELECT span_id, doc_id FROM spans WHERE span_id IN ({marks})"
+            for span_id, doc_id in self.conn.execute(sql, sorted(span_ids)):
+                found[span_id] = self._layout(doc_id).span_by_id[span_id]
         for pid in passage_ids:
             passage = self._passage(pid)
-            for row in self.conn.execute(
-                "SELECT * FROM spans WHERE doc_id = ? AND seq_start >= ? AND seq_end <= ?",
-                (passage.doc_id, passage.seq_start, passage.seq_end),
-            ):
-                if row["span_id"] not in found:
-                    found[row["span_id"]] = self._span(row)
+            for span in self._layout(passage.doc_id).spans_within(passage.seq_start, passage.seq_end):
+                found.setdefault(span.span_id, span)
         return found
 
-    def _span(self, row: sqlite3.Row) -> "_Span":
-        return _Span(row["span_id"], row["doc_id"], row["seq_start"], row["seq_end"], row["vector_row"],
-                     self._containing_passages(row["doc_id"], row["seq_start"], row["seq_end"]))
-
-    def _containing_passages(self, doc_id: int, first: int, last: int) -> tuple[int, ...]:
-        """Passages holding these lines; the nearest one when a sentence straddles windows' ends."""
-        passages = self._passages_of(doc_id)
-        inside = tuple(p.passage_id for p in passages if p.seq_start <= first and last <= p.seq_end)
-        if inside or not passages:
-            return inside
-        return (min(passages, key=lambda p: abs(p.seq_start - first)).passage_id,)
-
-    def _passages_of(self, doc_id: int) -> list["_Passage"]:
-        if doc_id not in self._passage_cache:
-            self._passage_cache[doc_id] = [
+    def _layout(self, doc_id: int) -> "_DocLayout":
+        """A document's passages and sentences, read once per open index."""
+        if doc_id not in self._layouts:
+            passages = [
                 _Passage(r["passage_id"], r["doc_id"], r["seq_start"], r["seq_end"], r["vector_row"], r["section"], r["text"])
                 for r in self.conn.execute("SELECT * FROM passages WHERE doc_id = ? ORDER BY seq_start", (doc_id,))
             ]
-            for passage in self._passage_cache[doc_id]:
+            spans = self.conn.execute(
+                "SELECT span_id, seq_start, seq_end, vector_row FROM spans WHERE doc_id = ? ORDER BY seq_start, span_id",
+                (doc_id,),
+            ).fetchall()
+            self._layouts[doc_id] = _DocLayout.of(doc_id, passages, spans)
+            for passage in passages:
                 self._passage_by_id[passage.passage_id] = passage
-        return self._passage_cache[doc_id]
+        return self._layouts[doc_id]
 
     def _passage(self, passage_id: int) -> "_Passage":
         if passage_id not in self._passage_by_id:
             row = self.conn.execute("SELECT doc_id FROM passages WHERE passage_id = ?", (passage_id,)).fetchone()
-            self._passages_of(row["doc_id"])
+            self._layout(row["doc_id"])
         return self._passage_by_id[passage_id]
 
     # ------------------------------------------------------------------ hits

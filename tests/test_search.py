@@ -140,3 +140,24 @@ def test_search_process_never_imports_torch(corpus_index):
         assert not heavy, heavy
     """)
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
+
+
+@pytest.mark.parametrize("table", ["spans", "passages"])
+def test_filtered_dense_top_matches_brute_force(index, table):
+    """Both filter strategies (after the search for a wide filter, inside FAISS for a narrow
+    one) return exactly the nearest allowed rows."""
+    import numpy as np
+
+    query = index.encoder().encode(["stopping rules for gene therapy trials"])[0]
+    vectors = index.span_vectors if table == "spans" else index.dense
+    matrix = vectors.vectors()
+    doc_ids = sorted(index._documents)
+    for allowed_docs in (doc_ids[1:], doc_ids[:3]):  # most documents; a few
+        rows = index._allowed_rows(table, allowed_docs)
+        scores = matrix[rows] @ query
+        expected = set(rows[np.argsort(-scores)[:20]].tolist())
+        key = "passage_id" if table == "passages" else "span_id"
+        got = index._dense_top(table, query, allowed_docs, 20)
+        marks = ",".join("?" * len(got))
+        got_rows = {r[0] for r in index.conn.execute(f"SELECT vector_row FROM {table} WHERE {key} IN ({marks})", got)}
+        assert got_rows == expected
