@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import re
 import sqlite3
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -334,19 +335,22 @@ class Index:
         if doc_ids == []:
             return []
         query = acronyms.expand(query, self._acronyms)
-        query_vector = self.encoder().encode([query])[0]
-        if not np.isfinite(query_vector).all():
-            raise store.IndexError_(
-                f"the query model in {self.generation.model_dir} is damaged (it gave a non-finite vector); "
-                "check the index with `gtindex doctor`, rebuild with `gtindex build --rebuild`"
-            )
         weights = {
             "hybrid": WEIGHTS,
             "dense": {name: w for name, w in WEIGHTS.items() if name.endswith("dense")},
             "lexical": {name: w for name, w in WEIGHTS.items() if name.endswith("lexical")},
         }[mode]
-        signals = self._signals(query_vector, lexical.build_query(query), doc_ids, weights)
+        signals = self._signals(query, doc_ids, weights)
         return self._hits(signals.ranked(weights), k)
+
+    def _query_vector(self, query: str) -> np.ndarray:
+        vector = self.encoder().encode([query])[0]
+        if not np.isfinite(vector).all():
+            raise store.IndexError_(
+                f"the query model in {self.generation.model_dir} is damaged (it gave a non-finite vector); "
+                "check the index with `gtindex doctor`, rebuild with `gtindex build --rebuild`"
+            )
+        return vector
 
     def _without_superseded(self, doc_ids: list[int] | None) -> list[int] | None:
         """Superseded versions are searched only when asked for (--include-superseded, or --doc)."""
@@ -357,10 +361,7 @@ class Index:
 
     # ------------------------------------------------------------------ retrieval
 
-    def _signals(
-        self, query_vector: np.ndarray, query: lexical.LexicalQuery, doc_ids: list[int] | None,
-        weights: dict[str, float],
-    ) -> "_Signals":
+    def _signals(self, query_text: str, doc_ids: list[int] | None, weights: dict[str, float]) -> "_Signals":
         """Every candidate sentence with its four similarity signals.
 
         Candidates are the sentences the sentence retrievers rank highest plus every
@@ -370,12 +371,16 @@ class Index:
         signals = _Signals()
         use_dense = "span_dense" in weights
         use_lexical = "span_lexical" in weights
+        # The query is encoded while FTS5 ranks: onnxruntime and SQLite both release the GIL.
+        encoding = _InBackground(self._query_vector, query_text) if use_dense else None
         if use_lexical:
+            query = lexical.build_query(query_text)
             signals.span_lexical = dict(lexical.search_spans(self.conn, query, SPAN_CANDIDATES, doc_ids))
             signals.passage_lexical = dict(lexical.search(self.conn, query, PASSAGE_CANDIDATES, doc_ids))
         top_passages = set(list(signals.passage_lexical)[:PASSAGE_POOL])
         top_spans = set(signals.span_lexical)
-        if use_dense:
+        if encoding is not None:
+            query_vector = encoding.result()
             top_spans |= set(self._dense_top("spans", query_vector, doc_ids, SPAN_CANDIDATES))
             top_passages |= set(self._dense_top("passages", query_vector, doc_ids, PASSAGE_POOL))
         spans = self._spans(top_spans, top_passages)
@@ -580,6 +585,28 @@ def _extend(span: _Span, score: float, same_doc: list[tuple[_Span, float]]) -> t
                 first, last, grown = new_first, new_last, True
                 break
     return first, last
+
+
+class _InBackground:
+    """fn(*args) in a thread; result() waits and returns its value or raises its error."""
+
+    def __init__(self, fn, *args):
+        self._value = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn, args) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # re-raised in the caller's thread
+            self._error = exc
+
+    def result(self):
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _load_vectors(path: Path):
