@@ -44,6 +44,7 @@ SPAN_CANDIDATES = 200  # sentences taken from each sentence retriever
 PASSAGE_POOL = 60  # passages whose every sentence becomes a candidate, per passage retriever
 PASSAGE_CANDIDATES = 200  # passages scored by bm25 (the lexical signal of a candidate's passage)
 EXTEND_MARGIN = 0.25  # a neighbouring sentence scoring within this of the best joins the citation
+EXTEND_LEXICAL_SHARE = 0.8  # ... or whose bm25 is at least this share of the best sentence's
 MAX_CITED_LINES = 4
 ACRONYM_MAX_SHARE = 0.2  # acronyms used in more than this share of documents are not expanded
 POST_FILTER_SHARE = 0.5  # a filter keeping at least this share of vectors is applied after the search
@@ -341,7 +342,7 @@ class Index:
             "lexical": {name: w for name, w in WEIGHTS.items() if name.endswith("lexical")},
         }[mode]
         signals = self._signals(query, doc_ids, weights)
-        return self._hits(signals.ranked(weights), k)
+        return self._hits(signals.ranked(weights), k, signals.span_lexical)
 
     def _query_vector(self, query: str) -> np.ndarray:
         vector = self.encoder().encode([query])[0]
@@ -499,8 +500,9 @@ class Index:
 
     # ------------------------------------------------------------------ hits
 
-    def _hits(self, ranked: list[tuple["_Span", float]], k: int) -> list[Hit]:
-        """Best sentences first; a sentence overlapping one already cited is the same place."""
+    def _hits(self, ranked: list[tuple["_Span", float]], k: int, span_lexical: dict[int, float]) -> list[Hit]:
+        """Best sentences first; a sentence overlapping one already cited is the same place.
+        (span_lexical: sentence bm25 scores, see _extend)."""
         by_doc: dict[int, list[tuple[_Span, float]]] = {}
         for span, score in ranked:
             by_doc.setdefault(span.doc_id, []).append((span, score))
@@ -512,7 +514,7 @@ class Index:
         for span, score in ranked:
             if already_cited(span.doc_id, span.seq_start, span.seq_end):
                 continue
-            first, last = _extend(span, score, by_doc[span.doc_id])
+            first, last = _extend(span, score, by_doc[span.doc_id], span_lexical)
             if already_cited(span.doc_id, first, last):  # grown into a place already cited
                 first, last = span.seq_start, span.seq_end
             taken.append((span.doc_id, first, last))
@@ -566,15 +568,25 @@ def _designations(conn: sqlite3.Connection) -> dict[int, str]:
     return found
 
 
-def _extend(span: _Span, score: float, same_doc: list[tuple[_Span, float]]) -> tuple[int, int]:
+def _extend(
+    span: _Span, score: float, same_doc: list[tuple[_Span, float]], span_lexical: dict[int, float]
+) -> tuple[int, int]:
     """The cited seq range: the sentence, joined by the sentences right before or after it
     that answer nearly as well (an answer often runs over two sentences), up to
-    MAX_CITED_LINES lines."""
+    MAX_CITED_LINES lines. A neighbour also joins when it matches the query's words nearly
+    as well as the sentence does (bm25 within EXTEND_LEXICAL_SHARE): the model may prefer
+    one of two sentences about "stopping rules", but the one that defines them belongs in
+    the citation too."""
     first, last = span.seq_start, span.seq_end
-    neighbours = sorted(
-        (item for item in same_doc if item[0] is not span and item[1] >= score - EXTEND_MARGIN),
-        key=lambda item: -item[1],
-    )
+    own_bm25 = span_lexical.get(span.span_id, 0.0)
+
+    def joins(other: _Span, other_score: float) -> bool:
+        if other is span:
+            return False
+        lexically_as_good = own_bm25 > 0 and span_lexical.get(other.span_id, 0.0) >= EXTEND_LEXICAL_SHARE * own_bm25
+        return other_score >= score - EXTEND_MARGIN or lexically_as_good
+
+    neighbours = sorted((item for item in same_doc if joins(*item)), key=lambda item: -item[1])
     grown = True
     while grown:
         grown = False

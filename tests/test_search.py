@@ -161,3 +161,15 @@ def test_filtered_dense_top_matches_brute_force(index, table):
         marks = ",".join("?" * len(got))
         got_rows = {r[0] for r in index.conn.execute(f"SELECT vector_row FROM {table} WHERE {key} IN ({marks})", got)}
         assert got_rows == expected
+
+
+def test_a_neighbour_matching_the_query_words_as_well_joins_the_citation():
+    from gtindex.search import MAX_CITED_LINES, _extend, _Span
+
+    defining = _Span(1, 7, 10, 12, 0, (1,))  # "... study stopping rules, which are criteria ..."
+    best = _Span(2, 7, 12, 13, 1, (1,))  # "The objective of study stopping rules is ..."
+    unrelated = _Span(3, 7, 14, 14, 2, (1,))
+    same_doc = [(best, 1.7), (defining, 1.3), (unrelated, 1.2)]
+    assert _extend(best, 1.7, same_doc, {2: 13.0, 3: 1.0}) == (12, 13)  # scored too low to join
+    assert _extend(best, 1.7, same_doc, {2: 13.0, 1: 11.5, 3: 1.0}) == (10, 13)  # as many query words
+    assert 13 - 10 < MAX_CITED_LINES
