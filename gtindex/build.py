@@ -568,7 +568,9 @@ def _write_generation(
         )
         conn.executemany(
             "INSERT INTO meta VALUES (?, ?)",
-            [("model", MODEL_NAME), ("dim", str(DIM)), ("parser_version", version)],
+            [("model", MODEL_NAME), ("dim", str(DIM)), ("parser_version", version),
+             # the most lines one passage spans: bounds search's lookup of a sentence's passages
+             ("passage_reach", str(max((p.seq_end - p.seq_start for p in passages), default=0)))],
         )
         conn.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
         conn.execute("INSERT INTO spans_fts(spans_fts) VALUES ('optimize')")

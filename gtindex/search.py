@@ -20,7 +20,6 @@ Nothing here imports torch: the query path is onnxruntime + faiss + sqlite.
 """
 from __future__ import annotations
 
-import bisect
 import re
 import sqlite3
 import threading
@@ -75,8 +74,6 @@ class _Passage:
     seq_start: int
     seq_end: int
     vector_row: int
-    section: str
-    text: str
 
 
 @dataclass(frozen=True)
@@ -87,47 +84,6 @@ class _Span:
     seq_end: int
     vector_row: int
     passages: tuple[int, ...]  # passages holding the sentence
-
-
-@dataclass(frozen=True)
-class _DocLayout:
-    """One document's passages and sentences in reading order. Which passages hold which
-    sentence is worked out for the whole document at once (a per-sentence scan cost ~60 ms
-    per query)."""
-
-    passages: list[_Passage]
-    spans: list[_Span]  # by seq_start
-    span_starts: list[int]
-    span_by_id: dict[int, _Span]
-
-    @classmethod
-    def of(cls, doc_id: int, passages: list[_Passage], rows: list) -> "_DocLayout":
-        firsts = np.asarray([row[1] for row in rows], dtype=np.int64)
-        lasts = np.asarray([row[2] for row in rows], dtype=np.int64)
-        holders = _holding_passages(passages, firsts, lasts)
-        spans = [_Span(row[0], doc_id, row[1], row[2], row[3], held) for row, held in zip(rows, holders)]
-        return cls(passages, spans, [span.seq_start for span in spans], {span.span_id: span for span in spans})
-
-    def spans_within(self, first: int, last: int) -> list[_Span]:
-        begin = bisect.bisect_left(self.span_starts, first)
-        end = bisect.bisect_right(self.span_starts, last)
-        return [span for span in self.spans[begin:end] if span.seq_end <= last]
-
-
-def _holding_passages(passages: list[_Passage], firsts: np.ndarray, lasts: np.ndarray) -> list[tuple[int, ...]]:
-    """For each sentence (first, last line), the passages holding it; the nearest passage
-    when a sentence straddles windows' ends."""
-    if not passages:
-        return [()] * len(firsts)
-    ids = np.asarray([p.passage_id for p in passages], dtype=np.int64)
-    starts = np.asarray([p.seq_start for p in passages], dtype=np.int64)
-    ends = np.asarray([p.seq_end for p in passages], dtype=np.int64)
-    inside = (starts[None, :] <= firsts[:, None]) & (lasts[:, None] <= ends[None, :])
-    nearest = np.abs(starts[None, :] - firsts[:, None]).argmin(axis=1) if len(firsts) else []
-    return [
-        tuple(int(i) for i in ids[row]) if row.any() else (int(ids[near]),)
-        for row, near in zip(inside, nearest)
-    ]
 
 
 @dataclass
@@ -173,7 +129,7 @@ class Index:
         self.conn = conn
         self._dense = dense
         self._span_vectors = None
-        self._layouts: dict[int, _DocLayout] = {}  # doc_id → its passages and sentences
+        self._reach: int | None = None  # see _passage_reach
         self._passage_by_id: dict[int, _Passage] = {}
         self._row_cache: dict[tuple, np.ndarray] = {}  # (table, doc ids) -> their vector rows
         self._encoder = None
@@ -392,7 +348,7 @@ class Index:
             self._check_similarities(scores, self.generation.spans_path)
             signals.span_dense = dict(zip(spans, map(float, scores)))
             passage_ids = sorted({pid for span in spans.values() for pid in span.passages})
-            rows = np.asarray([self._passage(pid).vector_row for pid in passage_ids], dtype=np.int64)
+            rows = np.asarray([p.vector_row for p in self._passages(passage_ids)], dtype=np.int64)
             scores = self.dense.search_subset(query_vector, rows)
             self._check_similarities(scores, self.generation.vectors_path)
             signals.passage_dense = dict(zip(passage_ids, map(float, scores)))
@@ -463,40 +419,75 @@ class Index:
         return self._row_cache[key]
 
     def _spans(self, span_ids: set[int], passage_ids: set[int]) -> dict[int, "_Span"]:
-        """The candidate sentences: these, and every sentence inside these passages."""
-        found: dict[int, _Span] = {}
+        """The candidate sentences: these, and every sentence inside these passages, each
+        with the passages holding it. Three SQL queries, whatever the number of candidates
+        (a query per passage, or reading whole documents, cost 40 ms to 1 s per query)."""
+        rows: dict[int, tuple] = {}
         if span_ids:
-            marks = ",".join("?" * len(span_ids))
-            sql = f"SELECT span_id, doc_id FROM spans WHERE span_id IN ({marks})"
-            for span_id, doc_id in self.conn.execute(sql, sorted(span_ids)):
-                found[span_id] = self._layout(doc_id).span_by_id[span_id]
-        for pid in passage_ids:
-            passage = self._passage(pid)
-            for span in self._layout(passage.doc_id).spans_within(passage.seq_start, passage.seq_end):
-                found.setdefault(span.span_id, span)
-        return found
+            sql = f"SELECT span_id, doc_id, seq_start, seq_end, vector_row FROM spans WHERE span_id IN ({_marks(len(span_ids))})"
+            rows.update((row[0], tuple(row)) for row in self.conn.execute(sql, sorted(span_ids)))
+        if passage_ids:
+            passages = self._passages(passage_ids)
+            ranges = [value for p in passages for value in (p.doc_id, p.seq_start, p.seq_end)]
+            sql = (
+                f"WITH wanted(doc_id, first, last) AS (VALUES {_marks(len(passages), '(?,?,?)')}) "
+                "SELECT s.span_id, s.doc_id, s.seq_start, s.seq_end, s.vector_row FROM wanted JOIN spans s "
+                "ON s.doc_id = wanted.doc_id AND s.seq_start BETWEEN wanted.first AND wanted.last AND s.seq_end <= wanted.last"
+            )
+            rows.update((row[0], tuple(row)) for row in self.conn.execute(sql, ranges))
+        holders = self._holders(list(rows.values()))
+        return {
+            span_id: _Span(span_id, doc_id, first, last, vector_row, holders.get(span_id, ()))
+            for span_id, (_, doc_id, first, last, vector_row) in sorted(rows.items())
+        }
 
-    def _layout(self, doc_id: int) -> "_DocLayout":
-        """A document's passages and sentences, read once per open index."""
-        if doc_id not in self._layouts:
-            passages = [
-                _Passage(r["passage_id"], r["doc_id"], r["seq_start"], r["seq_end"], r["vector_row"], r["section"], r["text"])
-                for r in self.conn.execute("SELECT * FROM passages WHERE doc_id = ? ORDER BY seq_start", (doc_id,))
-            ]
-            spans = self.conn.execute(
-                "SELECT span_id, seq_start, seq_end, vector_row FROM spans WHERE doc_id = ? ORDER BY seq_start, span_id",
-                (doc_id,),
-            ).fetchall()
-            self._layouts[doc_id] = _DocLayout.of(doc_id, passages, spans)
-            for passage in passages:
-                self._passage_by_id[passage.passage_id] = passage
-        return self._layouts[doc_id]
+    def _holders(self, spans: list[tuple]) -> dict[int, tuple[int, ...]]:
+        """span_id → the passages holding the sentence; the nearest passage when a sentence
+        straddles windows' ends. A passage holding a sentence starts at most `passage_reach`
+        lines before it, which bounds the index range SQLite scans."""
+        if not spans:
+            return {}
+        wanted = [value for span_id, doc_id, first, last, _ in spans for value in (span_id, doc_id, first, last)]
+        sql = (
+            f"WITH wanted(span_id, doc_id, first, last) AS (VALUES {_marks(len(spans), '(?,?,?,?)')}) "
+            "SELECT wanted.span_id, p.passage_id, p.doc_id, p.seq_start, p.seq_end, p.vector_row FROM wanted JOIN passages p "
+            "ON p.doc_id = wanted.doc_id AND p.seq_start BETWEEN wanted.first - ? AND wanted.first AND p.seq_end >= wanted.last "
+            "ORDER BY p.seq_start"
+        )
+        held: dict[int, list[int]] = {}
+        for span_id, *passage in self.conn.execute(sql, wanted + [self._passage_reach()]):
+            self._passage_by_id.setdefault(passage[0], _Passage(*passage))
+            held.setdefault(span_id, []).append(passage[0])
+        for span_id, doc_id, first, _, _ in spans:
+            if span_id not in held:
+                nearest = self.conn.execute(
+                    "SELECT passage_id, doc_id, seq_start, seq_end, vector_row FROM passages WHERE doc_id = ? "
+                    "ORDER BY abs(seq_start - ?), seq_start LIMIT 1", (doc_id, first),
+                ).fetchone()
+                if nearest is not None:
+                    self._passage_by_id.setdefault(nearest[0], _Passage(*nearest))
+                    held[span_id] = [nearest[0]]
+        return {span_id: tuple(ids) for span_id, ids in held.items()}
+
+    def _passage_reach(self) -> int:
+        """The most lines one passage covers (seq_end - seq_start), recorded by the build."""
+        if self._reach is None:
+            row = self.conn.execute("SELECT value FROM meta WHERE key = 'passage_reach'").fetchone()
+            if row is None:  # an index built before the key was recorded
+                row = self.conn.execute("SELECT coalesce(max(seq_end - seq_start), 0) FROM passages").fetchone()
+            self._reach = int(row[0])
+        return self._reach
+
+    def _passages(self, passage_ids) -> list["_Passage"]:
+        missing = [pid for pid in passage_ids if pid not in self._passage_by_id]
+        if missing:
+            sql = f"SELECT passage_id, doc_id, seq_start, seq_end, vector_row FROM passages WHERE passage_id IN ({_marks(len(missing))})"
+            for row in self.conn.execute(sql, missing):
+                self._passage_by_id[row[0]] = _Passage(*row)
+        return [self._passage_by_id[pid] for pid in passage_ids]
 
     def _passage(self, passage_id: int) -> "_Passage":
-        if passage_id not in self._passage_by_id:
-            row = self.conn.execute("SELECT doc_id FROM passages WHERE passage_id = ?", (passage_id,)).fetchone()
-            self._layout(row["doc_id"])
-        return self._passage_by_id[passage_id]
+        return self._passages([passage_id])[0]
 
     # ------------------------------------------------------------------ hits
 
@@ -525,7 +516,8 @@ class Index:
 
     def _hit(self, rank: int, span: "_Span", first: int, last: int, score: float) -> Hit:
         info = self._documents[span.doc_id]
-        passage = self._passage(span.passages[0]) if span.passages else None
+        context = (self.conn.execute("SELECT text FROM passages WHERE passage_id = ?", span.passages[:1]).fetchone()
+                   if span.passages else None)
         rows = self.conn.execute(
             "SELECT * FROM lines WHERE doc_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
             (span.doc_id, first, last),
@@ -537,7 +529,7 @@ class Index:
         return Hit(
             rank=rank, doc=info.doc, title=info.title, status=info.status, date=info.date,
             center=info.center, section=rows[0]["section"], line_kind=info.line_kind,
-            lines=[cited_line_from_row(row) for row in rows], context=passage.text if passage else "",
+            lines=[cited_line_from_row(row) for row in rows], context=context[0] if context else "",
             score=score, designation=info.designation, superseded_by=self._superseded_by.get(span.doc_id, ""),
         )
 
@@ -597,6 +589,11 @@ def _extend(
                 first, last, grown = new_first, new_last, True
                 break
     return first, last
+
+
+def _marks(count: int, mark: str = "?") -> str:
+    """SQL placeholders: `count` marks joined by commas."""
+    return ",".join([mark] * count)
 
 
 class _InBackground:

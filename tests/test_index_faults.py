@@ -145,7 +145,8 @@ def assert_one_line_error(result, *expected: str) -> None:
 # Damage a query cannot meet: lexical search never loads vectors.faiss (a file of the right
 # size passes the manifest check), and doubling every vector keeps every ranking. These
 # must answer exactly as the healthy index does (never a wrong answer).
-UNHARMED_MODES = {
+UNHARMED_MODES = {  # damage a mode never reads (a missing or truncated model fails every mode: open checks sizes)
+    "onnx model garbage": ("lexical",),  # lexical search never runs the query model
     "vectors header garbage": ("lexical",),
     "vectors garbage": ("lexical",),
     "vectors rescaled": ("hybrid", "dense", "lexical"),
