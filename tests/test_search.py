@@ -173,3 +173,20 @@ def test_a_neighbour_matching_the_query_words_as_well_joins_the_citation():
     assert _extend(best, 1.7, same_doc, {2: 13.0, 3: 1.0}) == (12, 13)  # scored too low to join
     assert _extend(best, 1.7, same_doc, {2: 13.0, 1: 11.5, 3: 1.0}) == (10, 13)  # as many query words
     assert 13 - 10 < MAX_CITED_LINES
+
+
+def test_candidate_sentences_know_every_passage_holding_them(index):
+    """The batched lookup of holders (bounded by the recorded passage reach) misses none."""
+    spans = index._signals("long-term follow-up of subjects", None, {"span_dense": 1.0, "span_lexical": 1.0}).spans
+    assert len(spans) > 50
+    for span in list(spans.values())[:200]:
+        expected = {
+            row[0] for row in index.conn.execute(
+                "SELECT passage_id FROM passages WHERE doc_id = ? AND seq_start <= ? AND seq_end >= ?",
+                (span.doc_id, span.seq_start, span.seq_end),
+            )
+        }
+        if expected:
+            assert set(span.passages) == expected
+        else:  # straddles two windows: the nearest passage stands in
+            assert len(span.passages) == 1
