@@ -49,6 +49,12 @@ class LexicalQuery:
         return " OR ".join(parts)
 
     @property
+    def references(self) -> tuple[tuple[str, ...], ...]:
+        """Phrases with a number: section and regulation numbers ("314 101 d 5", "50 53"),
+        which a user types to mean one place. A designation ("q9 r1") has no bare number."""
+        return tuple(phrase for phrase in self.phrases if any(token.isdigit() for token in phrase))
+
+    @property
     def words(self) -> set[str]:
         """All query tokens (for highlighting and overlap scoring)."""
         return set(self.terms) | {token for phrase in self.phrases for token in phrase}
@@ -73,6 +79,38 @@ def build_query(text: str) -> LexicalQuery:
         elif tokens and tokens[0] not in STOPWORDS:
             terms.append(tokens[0])
     return LexicalQuery(tuple(dict.fromkeys(terms)), tuple(dict.fromkeys(phrases)))
+
+
+@dataclass(frozen=True)
+class Citing:
+    """Where one reference phrase stands: sentences stating it, passages headed by it."""
+
+    spans: frozenset[int]
+    headed_passages: frozenset[int]
+
+
+def citing(conn: sqlite3.Connection, phrase: tuple[str, ...], limit: int, doc_ids: list[int] | None = None) -> Citing:
+    """Sentences whose text holds the phrase (at most `limit`), and passages whose section
+    path holds it. No bm25: membership is the signal, and skipping the ranking keeps it cheap."""
+    quoted = '"' + " ".join(phrase) + '"'
+    spans = _matching(conn, "spans", "span_id", quoted, limit, doc_ids)
+    headed = _matching(conn, "passages", "passage_id", f"section : {quoted}", None, doc_ids)
+    return Citing(frozenset(spans), frozenset(headed))
+
+
+def _matching(conn: sqlite3.Connection, table: str, key: str, match: str, limit: int | None,
+              doc_ids: list[int] | None) -> list[int]:
+    if doc_ids == []:
+        return []
+    sql = f"SELECT {table}_fts.rowid FROM {table}_fts JOIN {table} ON {table}.{key} = {table}_fts.rowid WHERE {table}_fts MATCH ?"
+    params: list = [match]
+    if doc_ids is not None:
+        sql += f" AND {table}.doc_id IN ({','.join('?' * len(doc_ids))})"
+        params += doc_ids
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [row[0] for row in conn.execute(sql, params)]
 
 
 def search(

@@ -38,7 +38,8 @@ STATUSES = ("draft", "final")
 
 # Weights of the four signals (see the module docstring); "dense" and "lexical" modes use
 # only the signals whose names end so.
-WEIGHTS = {"span_dense": 1.0, "passage_dense": 0.6, "span_lexical": 0.3, "passage_lexical": 0.2}
+WEIGHTS = {"span_dense": 1.0, "passage_dense": 0.6, "span_lexical": 0.3, "passage_lexical": 0.2,
+           "reference_lexical": 0.5}
 SPAN_CANDIDATES = 200  # sentences taken from each sentence retriever
 PASSAGE_POOL = 60  # passages whose every sentence becomes a candidate, per passage retriever
 PASSAGE_CANDIDATES = 200  # passages scored by bm25 (the lexical signal of a candidate's passage)
@@ -95,6 +96,7 @@ class _Signals:
     passage_dense: dict[int, float] = field(default_factory=dict)
     span_lexical: dict[int, float] = field(default_factory=dict)
     passage_lexical: dict[int, float] = field(default_factory=dict)
+    reference_lexical: dict[int, float] = field(default_factory=dict)  # share of the query's references cited
 
     def ranked(self, weights: dict[str, float]) -> list[tuple[_Span, float]]:
         # The passage signals and bm25 are divided by the query's best score for them, so 1.0
@@ -113,6 +115,7 @@ class _Signals:
                 "span_lexical": self.span_lexical.get(span_id, 0.0) / span_top,
                 "passage_lexical": max((self.passage_lexical.get(p, 0.0) for p in span.passages), default=0.0)
                 / passage_top,
+                "reference_lexical": self.reference_lexical.get(span_id, 0.0),
             }
             scored.append((span, sum(weight * signals[name] for name, weight in weights.items())))
         scored.sort(key=lambda item: (-item[1], item[0].span_id))
@@ -330,18 +333,23 @@ class Index:
         use_lexical = "span_lexical" in weights
         # The query is encoded while FTS5 ranks: onnxruntime and SQLite both release the GIL.
         encoding = _InBackground(self._query_vector, query_text) if use_dense else None
+        references: dict[tuple[str, ...], lexical.Citing] = {}
         if use_lexical:
             query = lexical.build_query(query_text)
             signals.span_lexical = dict(lexical.search_spans(self.conn, query, SPAN_CANDIDATES, doc_ids))
             signals.passage_lexical = dict(lexical.search(self.conn, query, PASSAGE_CANDIDATES, doc_ids))
+            references = {phrase: lexical.citing(self.conn, phrase, SPAN_CANDIDATES, doc_ids)
+                          for phrase in query.references}
         top_passages = set(list(signals.passage_lexical)[:PASSAGE_POOL])
-        top_spans = set(signals.span_lexical)
+        top_spans = set(signals.span_lexical).union(*(found.spans for found in references.values()))
         if encoding is not None:
             query_vector = encoding.result()
             top_spans |= set(self._dense_top("spans", query_vector, doc_ids, SPAN_CANDIDATES))
             top_passages |= set(self._dense_top("passages", query_vector, doc_ids, PASSAGE_POOL))
         spans = self._spans(top_spans, top_passages)
         signals.spans = spans
+        if references:
+            signals.reference_lexical = _reference_shares(spans, references)
         if use_dense and spans:
             rows = np.asarray([span.vector_row for span in spans.values()], dtype=np.int64)
             scores = self.span_vectors.search_subset(query_vector, rows)
@@ -589,6 +597,21 @@ def _extend(
                 first, last, grown = new_first, new_last, True
                 break
     return first, last
+
+
+def _reference_shares(spans: dict[int, _Span], references: dict[tuple[str, ...], "lexical.Citing"]) -> dict[int, float]:
+    """span_id → share of the query's references ("314.101(d)(5)", "3.3") that the sentence
+    states or that head its section: a user who types a section number means that place,
+    which a sentence under the heading "3.3 Class 2 Solvents" is, though it never says so."""
+    shares = {}
+    for span_id, span in spans.items():
+        cited = sum(
+            span_id in found.spans or any(p in found.headed_passages for p in span.passages)
+            for found in references.values()
+        )
+        if cited:
+            shares[span_id] = cited / len(references)
+    return shares
 
 
 def _marks(count: int, mark: str = "?") -> str:

@@ -190,3 +190,30 @@ def test_candidate_sentences_know_every_passage_holding_them(index):
             assert set(span.passages) == expected
         else:  # straddles two windows: the nearest passage stands in
             assert len(span.passages) == 1
+
+
+def test_references_are_phrases_with_numbers():
+    query = lexical.build_query("ICH Q3C section 3.3 Class 2 solvents, 314.101(d)(5) and Q9(R1)")
+    assert query.references == (("3", "3"), ("314", "101", "d", "5"))  # "Q9(R1)" names a document
+    assert lexical.build_query("stopping rules").references == ()
+
+
+def test_reference_share_counts_the_sentence_and_its_section_heading():
+    from gtindex.search import _reference_shares, _Span
+
+    stating = _Span(1, 7, 10, 11, 0, (100,))
+    under_heading = _Span(2, 7, 20, 21, 1, (200,))
+    elsewhere = _Span(3, 7, 30, 31, 2, (300,))
+    references = {
+        ("3", "3"): lexical.Citing(spans=frozenset(), headed_passages=frozenset({200})),
+        ("50", "53"): lexical.Citing(spans=frozenset({1}), headed_passages=frozenset()),
+    }
+    shares = _reference_shares({1: stating, 2: under_heading, 3: elsewhere}, references)
+    assert shares == {1: 0.5, 2: 0.5}
+
+
+@pytest.mark.parametrize("query, reference", [("314.101(d)(5) English translation", "314.101(d)(5)"),
+                                              ("21 CFR 50.53 minimal risk", "50.53")])
+def test_an_exact_reference_puts_the_sentence_stating_it_first(index, query, reference):
+    hit = index.search(query, k=1)[0]
+    assert reference in hit.text.replace("\n", " ")
