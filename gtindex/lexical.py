@@ -113,6 +113,22 @@ def _matching(conn: sqlite3.Connection, table: str, key: str, match: str, limit:
     return [row[0] for row in conn.execute(sql, params)]
 
 
+def coverage(conn: sqlite3.Connection, query: LexicalQuery, passage_ids: list[int]) -> float:
+    """The largest share of the query's words that one of these passages holds (stemmed as
+    FTS5 stems them); 1.0 for a query without single words. bm25 ranks a passage that
+    shares one incidental word with a paraphrased question as readily as an answer; a low
+    coverage says that is what happened."""
+    if not query.terms or not passage_ids:
+        return 1.0
+    held = {pid: 0 for pid in passage_ids}
+    marks = ",".join("?" * len(passage_ids))
+    for term in query.terms:
+        sql = f"SELECT rowid FROM passages_fts WHERE passages_fts MATCH ? AND rowid IN ({marks})"
+        for (pid,) in conn.execute(sql, [f'"{term}"', *passage_ids]):
+            held[pid] += 1
+    return max(held.values()) / len(query.terms)
+
+
 def search(
     conn: sqlite3.Connection, query: LexicalQuery, limit: int, doc_ids: list[int] | None = None
 ) -> list[tuple[int, float]]:

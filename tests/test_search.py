@@ -217,3 +217,22 @@ def test_reference_share_counts_the_sentence_and_its_section_heading():
 def test_an_exact_reference_puts_the_sentence_stating_it_first(index, query, reference):
     hit = index.search(query, k=1)[0]
     assert reference in hit.text.replace("\n", " ")
+
+
+def test_coverage_is_the_share_of_query_words_one_passage_holds(index):
+    passage = index.conn.execute(
+        "SELECT rowid FROM passages_fts WHERE passages_fts MATCH '\"stopping rules\"' LIMIT 1").fetchone()[0]
+    assert lexical.coverage(index.conn, lexical.build_query("stopping rules"), [passage]) == 1.0
+    # "rule" matches "rules" (porter stems both); "zebra" and "xylophone" are in no passage
+    half = lexical.coverage(index.conn, lexical.build_query("stopping zebra rule xylophone"), [passage])
+    assert half == 0.5
+    assert lexical.coverage(index.conn, lexical.build_query("314.101(d)(5)"), [passage]) == 1.0  # no single words
+
+
+def test_bm25_is_trusted_less_when_the_best_passages_miss_most_query_words(index):
+    from gtindex.search import WEIGHTS
+
+    keyword = index._signals("stopping rules", None, WEIGHTS)
+    paraphrase = index._signals("halting criteria zebra xylophone quartz", None, WEIGHTS)
+    assert keyword.lexical_trust == 1.0
+    assert paraphrase.lexical_trust < 1.0
