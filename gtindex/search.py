@@ -291,6 +291,32 @@ class Index:
         mode: str = "hybrid",
         include_superseded: bool = False,
     ) -> list[Hit]:
+        """Hits for the query, best first. Vectors and the query model are read on first use,
+        so a build may publish two newer generations and delete this one in between: the
+        search then starts over on the live generation (old or new index, never a failure)."""
+        arguments = (query, k, doc, status, since, mode, include_superseded)
+        try:
+            return self._search(*arguments)
+        except GtindexError:
+            if not self._replaced():
+                raise
+            self._switch_to_live()
+            return self._search(*arguments)
+
+    def _replaced(self) -> bool:
+        try:
+            live = store.current_generation(self.path)
+        except GtindexError:
+            return False
+        return live is not None and live.resolve() != self.generation.path.resolve()
+
+    def _switch_to_live(self) -> None:
+        fresh = Index.open(self.path, fast_start=self._fast_start)
+        self.close()
+        self.__dict__.update(fresh.__dict__)  # every cache belonged to the replaced generation
+
+    def _search(self, query: str, k: int, doc: str | None, status: str | None, since: int | None,
+                mode: str, include_superseded: bool) -> list[Hit]:
         if mode not in MODES:
             raise GtindexError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
         if not query.strip():

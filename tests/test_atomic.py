@@ -216,6 +216,21 @@ def test_searches_during_updates_see_the_old_or_the_new_index_and_never_fail(ind
     assert set(result["seen"]) <= {",".join(sorted(BEFORE)), ",".join(sorted(BEFORE | {copy.name}))}
 
 
+def test_a_search_on_a_generation_deleted_under_it_starts_over_on_the_live_one(index_copy, tmp_path):
+    """Vectors and the query model load on a search's first use; two updates in between
+    delete the generation the index was opened on. The search answers from the live one."""
+    copy = tmp_path / "zz-plan-copy.html"
+    shutil.copy(HTML_DIR / PLAN, copy)
+    with Index.open(index_copy) as index:
+        opened = index.generation.path
+        add_documents([copy], index_copy)
+        remove_documents([copy.name], index_copy)
+        assert not opened.exists()
+        hits = index.search("needlestick injuries reported by user facilities", k=3)
+        assert hits and index.generation.path != opened
+        assert index.generation.path == store.current_generation(index_copy)
+
+
 def test_a_second_writer_waits_or_with_no_wait_refuses(index_copy, tmp_path):
     first_copy, second_copy = tmp_path / "zz-first.html", tmp_path / "zz-second.html"
     shutil.copy(HTML_DIR / PLAN, first_copy)
