@@ -93,24 +93,9 @@ def citing(conn: sqlite3.Connection, phrase: tuple[str, ...], limit: int, doc_id
     """Sentences whose text holds the phrase (at most `limit`), and passages whose section
     path holds it. No bm25: membership is the signal, and skipping the ranking keeps it cheap."""
     quoted = '"' + " ".join(phrase) + '"'
-    spans = _matching(conn, "spans", "span_id", quoted, limit, doc_ids)
-    headed = _matching(conn, "passages", "passage_id", f"section : {quoted}", None, doc_ids)
-    return Citing(frozenset(spans), frozenset(headed))
-
-
-def _matching(conn: sqlite3.Connection, table: str, key: str, match: str, limit: int | None,
-              doc_ids: list[int] | None) -> list[int]:
-    if doc_ids == []:
-        return []
-    sql = f"SELECT {table}_fts.rowid FROM {table}_fts JOIN {table} ON {table}.{key} = {table}_fts.rowid WHERE {table}_fts MATCH ?"
-    params: list = [match]
-    if doc_ids is not None:
-        sql += f" AND {table}.doc_id IN ({','.join('?' * len(doc_ids))})"
-        params += doc_ids
-    if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
-    return [row[0] for row in conn.execute(sql, params)]
+    spans = _fts_rows(conn, "spans", "span_id", quoted, doc_ids, limit)
+    headed = _fts_rows(conn, "passages", "passage_id", f"section : {quoted}", doc_ids, None)
+    return Citing(frozenset(row[0] for row in spans), frozenset(row[0] for row in headed))
 
 
 def coverage(conn: sqlite3.Connection, query: LexicalQuery, passage_ids: list[int]) -> float:
@@ -148,16 +133,31 @@ def _search(
     conn: sqlite3.Connection, table: str, key: str, rank: str, query: LexicalQuery, limit: int,
     doc_ids: list[int] | None,
 ) -> list[tuple[int, float]]:
-    if query.empty or doc_ids == []:
+    if query.empty:
         return []
+    return [(row[0], float(row[1])) for row in _fts_rows(conn, table, key, query.to_fts(), doc_ids, limit, rank)]
+
+
+def _fts_rows(
+    conn: sqlite3.Connection, table: str, key: str, match: str, doc_ids: list[int] | None, limit: int | None,
+    rank: str | None = None,
+) -> list[tuple]:
+    """(rowid,) of the rows of `table` whose FTS5 entry matches, inside these documents (all
+    when None); with `rank`, (rowid, score) best first."""
+    if doc_ids == []:
+        return []
+    score = f", -{rank} AS score" if rank else ""
     sql = (
-        f"SELECT {table}_fts.rowid, -{rank} AS score FROM {table}_fts"
+        f"SELECT {table}_fts.rowid{score} FROM {table}_fts"
         f" JOIN {table} ON {table}.{key} = {table}_fts.rowid WHERE {table}_fts MATCH ?"
     )
-    params: list = [query.to_fts()]
+    params: list = [match]
     if doc_ids is not None:
         sql += f" AND {table}.doc_id IN ({','.join('?' * len(doc_ids))})"
         params += doc_ids
-    sql += " ORDER BY score DESC LIMIT ?"
-    params.append(limit)
-    return [(row[0], float(row[1])) for row in conn.execute(sql, params)]
+    if rank:
+        sql += " ORDER BY score DESC"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return conn.execute(sql, params).fetchall()

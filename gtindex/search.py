@@ -1,6 +1,6 @@
 """Query → ranked, narrowed, deduplicated hits.
 
-A hit cites a sentence (a `span`: 1-4 lines), not a whole passage. Four signals score each
+A hit cites a sentence (a `span`: 1-4 lines), not a whole passage. Five signals score each
 candidate sentence:
 
 - span_dense:      cosine of the query and the sentence (vectors computed at build time);
@@ -8,13 +8,19 @@ candidate sentence:
                    section path and the surrounding lines say what the sentence is about),
                    divided by the query's best passage cosine;
 - span_lexical:    FTS5 bm25 of the sentence, scaled by the query's best sentence score;
-- passage_lexical: FTS5 bm25 of the best passage holding it, scaled likewise.
+- passage_lexical: FTS5 bm25 of the best passage holding it, scaled likewise;
+- reference_lexical: share of the query's references ("314.101(d)(5)") the sentence states
+                   or its section heading holds.
+
+Both bm25 signals are scaled down when the best bm25 passages hold few of the query's words
+(TRUST_FLOOR, TRUST_FULL). The query is first expanded with the corpus's acronyms.
 
 The score is a weighted sum (WEIGHTS, measured on the dev gold set: it beats reciprocal
-rank fusion of the same four rankings). The cited lines are the best sentence, joined by
-a neighbouring sentence that scores nearly as well, up to four lines. Candidates are the best sentences by each sentence
-retriever plus every sentence of the best passages by each passage retriever. Sentences
-overlapping one already cited are dropped (one place, one hit).
+rank fusion of the same rankings). The cited lines are the best sentence, joined by a
+neighbouring sentence that scores nearly as well or matches the query's words nearly as
+well, up to four lines. Candidates are the best sentences by each sentence retriever, the
+sentences stating a reference, and every sentence of the best passages by each passage
+retriever. Sentences overlapping one already cited are dropped (one place, one hit).
 
 Nothing here imports torch: the query path is onnxruntime + faiss + sqlite.
 """
@@ -36,7 +42,7 @@ from .errors import GtindexError
 MODES = ("hybrid", "dense", "lexical")
 STATUSES = ("draft", "final")
 
-# Weights of the four signals (see the module docstring); "dense" and "lexical" modes use
+# Weights of the signals (see the module docstring); "dense" and "lexical" modes use
 # only the signals whose names end so.
 WEIGHTS = {"span_dense": 1.0, "passage_dense": 0.6, "span_lexical": 0.3, "passage_lexical": 0.2,
            "reference_lexical": 0.5}
@@ -46,7 +52,7 @@ PASSAGE_CANDIDATES = 200  # passages scored by bm25 (the lexical signal of a can
 # bm25 is trusted in full when one of the TRUST_PASSAGES best bm25 passages holds at least
 # TRUST_FULL of the query's words, not at all below TRUST_FLOOR (a paraphrased question
 # shares only incidental words with any passage), linearly between. Dev set: hit@5 0.73 ->
-# 0.76, MRR@10 0.605 -> 0.62; paraphrases hit@5 0.27 -> 0.55.
+# 0.76, MRR@10 0.605 -> 0.62; paraphrases hit@5 0.27 -> 0.45.
 TRUST_PASSAGES = 5
 TRUST_FLOOR, TRUST_FULL = 0.3, 0.5
 EXTEND_MARGIN = 0.25  # a neighbouring sentence scoring within this of the best joins the citation
@@ -147,7 +153,6 @@ class Index:
         self._encoder = None
         self._fast_start = fast_start
         self._superseded_by = _superseded_by(conn)  # doc_id → name of the version that replaced it
-        self._acronyms = _acronyms(conn, len_documents=conn.execute("SELECT count(*) FROM documents").fetchone()[0])
         designations = _designations(conn)
         self._documents = {
             row["doc_id"]: DocumentInfo(
@@ -158,6 +163,7 @@ class Index:
             )
             for row in conn.execute("SELECT * FROM documents")
         }
+        self._acronyms = _acronyms(conn, len_documents=len(self._documents))
 
     @classmethod
     def open(cls, path: Path | str, fast_start: bool = False) -> "Index":
@@ -357,7 +363,7 @@ class Index:
     # ------------------------------------------------------------------ retrieval
 
     def _signals(self, query_text: str, doc_ids: list[int] | None, weights: dict[str, float]) -> "_Signals":
-        """Every candidate sentence with its four similarity signals.
+        """Every candidate sentence with its similarity signals (see the module docstring).
 
         Candidates are the sentences the sentence retrievers rank highest plus every
         sentence of the passages the passage retrievers rank highest: a question is often
@@ -423,8 +429,7 @@ class Index:
         else:
             rows = self._filtered_top(vectors, table, query_vector, doc_ids, k)
         key = "passage_id" if table == "passages" else "span_id"
-        marks = ",".join("?" * len(rows))
-        by_row = dict(self.conn.execute(f"SELECT vector_row, {key} FROM {table} WHERE vector_row IN ({marks})", rows))
+        by_row = dict(self.conn.execute(f"SELECT vector_row, {key} FROM {table} WHERE vector_row IN ({_marks(len(rows))})", rows))
         return [by_row[row] for row in rows if row in by_row]
 
     def _filtered_top(self, vectors, table: str, query_vector: np.ndarray, doc_ids: list[int], k: int) -> list[int]:
@@ -459,8 +464,7 @@ class Index:
         if key not in self._row_cache:
             if len(self._row_cache) >= ROW_CACHE_SIZE:
                 self._row_cache.clear()
-            marks = ",".join("?" * len(doc_ids))
-            sql = f"SELECT vector_row FROM {table} WHERE doc_id IN ({marks})"
+            sql = f"SELECT vector_row FROM {table} WHERE doc_id IN ({_marks(len(doc_ids))})"
             self._row_cache[key] = np.fromiter((row[0] for row in self.conn.execute(sql, doc_ids)), dtype=np.int64)
         return self._row_cache[key]
 
@@ -531,9 +535,6 @@ class Index:
             for row in self.conn.execute(sql, missing):
                 self._passage_by_id[row[0]] = _Passage(*row)
         return [self._passage_by_id[pid] for pid in passage_ids]
-
-    def _passage(self, passage_id: int) -> "_Passage":
-        return self._passages([passage_id])[0]
 
     # ------------------------------------------------------------------ hits
 
