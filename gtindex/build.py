@@ -37,11 +37,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
+from . import lexical, store
 from .documents import Document, ParseError
 from .errors import GtindexError, IndexError_
 from .acronyms import collect as collect_acronyms
-from .passages import Passage, Span, make_passages, make_spans
+from .passages import Passage, Span, make_passages, make_spans, span_holders
 from .versions import Edition, VersionLink, link_versions
 
 # (stage, done, total): stages are "parse" (files) and "embed" (texts).
@@ -553,6 +553,9 @@ def _write_generation(
             ],
         )
         conn.execute("INSERT INTO spans_fts(rowid, text) SELECT span_id, text FROM spans")
+        held = [(span + 1, passage + 1) for span, passage in span_holders(passages, spans)]
+        conn.executemany("INSERT INTO span_passages(span_id, passage_id) VALUES (?, ?)", held)
+        store.SpanLayout.of([(doc_ids[s.doc], s.seq_start, s.seq_end) for s in spans], held, len(passages)).write(conn)
         conn.executemany(
             "INSERT INTO versions(doc_id, family, role, related) VALUES (?,?,?,?)",
             [
@@ -568,12 +571,12 @@ def _write_generation(
         )
         conn.executemany(
             "INSERT INTO meta VALUES (?, ?)",
-            [("model", MODEL_NAME), ("dim", str(DIM)), ("parser_version", version),
-             # the most lines one passage spans: bounds search's lookup of a sentence's passages
-             ("passage_reach", str(max((p.seq_end - p.seq_start for p in passages), default=0)))],
+            [("model", MODEL_NAME), ("dim", str(DIM)), ("parser_version", version)],
         )
         conn.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
         conn.execute("INSERT INTO spans_fts(spans_fts) VALUES ('optimize')")
+        lexical.write_postings(conn, lexical.PASSAGES)
+        lexical.write_postings(conn, lexical.SPANS)
         conn.commit()
     for items, name in ((passages, store.VECTORS_FILE), (spans, store.SPANS_FILE)):
         matrix = np.zeros((len(items), DIM), dtype=np.float32)

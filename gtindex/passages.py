@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -300,3 +301,30 @@ def _chunk(document: Document, seqs: list[int], sentence: str) -> Iterator[Span]
         yield Span(document.doc, part[0], part[-1], text)
         if i + 3 >= len(seqs):
             break
+
+
+def span_holders(passages: Sequence[Passage], spans: Sequence[Span]) -> list[tuple[int, int]]:
+    """(span index, passage index) for every passage holding a span's lines whole: search
+    scores a sentence by the passages around it. A sentence no window holds whole (one
+    straddling two windows' ends) gets the passage starting nearest it, so every sentence
+    has at least one."""
+    by_doc: dict[str, list[tuple[int, int, int]]] = {}  # doc -> (seq_start, seq_end, index), sorted
+    for index, passage in enumerate(passages):
+        by_doc.setdefault(passage.doc, []).append((passage.seq_start, passage.seq_end, index))
+    for windows in by_doc.values():
+        windows.sort()
+    reach = {doc: max(end - start for start, end, _ in windows) for doc, windows in by_doc.items()}
+    pairs: list[tuple[int, int]] = []
+    for span_index, span in enumerate(spans):
+        windows = by_doc.get(span.doc)
+        if not windows:
+            continue
+        # Windows starting at most `reach` lines before the span are the only ones that can hold it.
+        low = bisect_left(windows, (span.seq_start - reach[span.doc],))
+        high = bisect_right(windows, (span.seq_start, float("inf")))
+        held = [index for start, end, index in windows[low:high] if end >= span.seq_end]
+        if not held:
+            nearest = min(windows, key=lambda w: (abs(w[0] - span.seq_start), w[0]))
+            held = [nearest[2]]
+        pairs.extend((span_index, index) for index in held)
+    return pairs

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
+from . import lexical, store
 from .documents import KIND_BODY, KIND_HEADING, Document, Line
 from .passages import Passage, Span, make_passages, make_spans
 
@@ -347,6 +347,7 @@ def write_retrieval_index(source: SourceCorpus, factor: int, index_dir: Path, se
         t0 = time.perf_counter()
         conn.execute("INSERT INTO passages_fts(rowid, section, text) SELECT passage_id, section, text FROM passages")
         conn.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
+        lexical.write_postings(conn, lexical.PASSAGES)
         conn.commit()
         stages["lexical"] = time.perf_counter() - t0
     t0 = time.perf_counter()

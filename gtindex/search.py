@@ -46,8 +46,11 @@ STATUSES = ("draft", "final")
 # only the signals whose names end so.
 WEIGHTS = {"span_dense": 1.0, "passage_dense": 0.6, "span_lexical": 0.3, "passage_lexical": 0.2,
            "reference_lexical": 0.5}
-SPAN_CANDIDATES = 200  # sentences taken from each sentence retriever
-PASSAGE_POOL = 60  # passages whose every sentence becomes a candidate, per passage retriever
+# Candidates: dev.jsonl scores the same from 50 sentences and 10 passages per retriever
+# upwards (30 sentences lose hit@5 0.76 -> 0.73); these leave a margin. Every candidate costs
+# time in narrowing (200 and 60 gave ~1,500 candidate sentences a query, 100 and 30 ~700).
+SPAN_CANDIDATES = 100  # sentences taken from each sentence retriever
+PASSAGE_POOL = 30  # passages whose every sentence becomes a candidate, per passage retriever
 PASSAGE_CANDIDATES = 200  # passages scored by bm25 (the lexical signal of a candidate's passage)
 # bm25 is trusted in full when one of the TRUST_PASSAGES best bm25 passages holds at least
 # TRUST_FULL of the query's words, not at all below TRUST_FLOOR (a paraphrased question
@@ -81,21 +84,12 @@ class DocumentInfo:
 
 
 @dataclass(frozen=True)
-class _Passage:
-    passage_id: int
-    doc_id: int
-    seq_start: int
-    seq_end: int
-    vector_row: int
-
-
-@dataclass(frozen=True)
 class _Span:
     span_id: int
     doc_id: int
     seq_start: int
     seq_end: int
-    vector_row: int
+    vector_row: int  # span_id - 1 (store.SCHEMA)
     passages: tuple[int, ...]  # passages holding the sentence
 
 
@@ -116,23 +110,24 @@ class _Signals:
         # means "the best match" (bm25 has no fixed scale; passage cosines shift with the
         # query). The sentence cosine stays absolute: it tells a sentence that answers from
         # one that only shares the passage (scaling it too measured worse on dev.jsonl).
-        span_top = max(self.span_lexical.values(), default=0.0) or 1.0
-        passage_top = max(self.passage_lexical.values(), default=0.0) or 1.0
-        passage_dense_top = max(self.passage_dense.values(), default=0.0) or 1.0
+        def scaled(scores: dict[int, float], weight: float) -> dict[int, float]:
+            top = max(scores.values(), default=0.0) or 1.0
+            return {key: weight * value / top for key, value in scores.items()} if weight else {}
+
+        trust = self.lexical_trust
+        span_dense = {key: weights.get("span_dense", 0.0) * value for key, value in self.span_dense.items()}
+        span_lexical = scaled(self.span_lexical, trust * weights.get("span_lexical", 0.0))
+        passage_dense = scaled(self.passage_dense, weights.get("passage_dense", 0.0))
+        passage_lexical = scaled(self.passage_lexical, trust * weights.get("passage_lexical", 0.0))
+        reference = {key: weights.get("reference_lexical", 0.0) * value for key, value in self.reference_lexical.items()}
         scored = []
         for span_id, span in self.spans.items():
-            signals = {
-                "span_dense": self.span_dense.get(span_id, 0.0),
-                "passage_dense": max((self.passage_dense.get(p, 0.0) for p in span.passages), default=0.0)
-                / passage_dense_top,
-                "span_lexical": self.span_lexical.get(span_id, 0.0) / span_top,
-                "passage_lexical": max((self.passage_lexical.get(p, 0.0) for p in span.passages), default=0.0)
-                / passage_top,
-                "reference_lexical": self.reference_lexical.get(span_id, 0.0),
-            }
-            signals["span_lexical"] *= self.lexical_trust
-            signals["passage_lexical"] *= self.lexical_trust
-            scored.append((span, sum(weight * signals[name] for name, weight in weights.items())))
+            score = span_dense.get(span_id, 0.0) + span_lexical.get(span_id, 0.0) + reference.get(span_id, 0.0)
+            if passage_dense:
+                score += max([passage_dense.get(p, 0.0) for p in span.passages], default=0.0)
+            if passage_lexical:
+                score += max([passage_lexical.get(p, 0.0) for p in span.passages], default=0.0)
+            scored.append((span, score))
         scored.sort(key=lambda item: (-item[1], item[0].span_id))
         return scored
 
@@ -147,8 +142,7 @@ class Index:
         self.conn = conn
         self._dense = dense
         self._span_vectors = None
-        self._reach: int | None = None  # see _passage_reach
-        self._passage_by_id: dict[int, _Passage] = {}
+        self._layout: store.SpanLayout | None = None
         self._row_cache: dict[tuple, np.ndarray] = {}  # (table, doc ids) -> their vector rows
         self._encoder = None
         self._fast_start = fast_start
@@ -189,6 +183,13 @@ class Index:
         if self._span_vectors is None:
             self._span_vectors = _load_vectors(self.generation.spans_path)
         return self._span_vectors
+
+    @property
+    def layout(self) -> store.SpanLayout:
+        """Sentences' places and passages, loaded on first use."""
+        if self._layout is None:
+            self._layout = store.SpanLayout.read(self.conn)
+        return self._layout
 
     def close(self) -> None:
         self.conn.close()
@@ -400,7 +401,7 @@ class Index:
             self._check_similarities(scores, self.generation.spans_path)
             signals.span_dense = dict(zip(spans, map(float, scores)))
             passage_ids = sorted({pid for span in spans.values() for pid in span.passages})
-            rows = np.asarray([p.vector_row for p in self._passages(passage_ids)], dtype=np.int64)
+            rows = np.asarray(passage_ids, dtype=np.int64) - 1  # vector_row = passage_id - 1
             scores = self.dense.search_subset(query_vector, rows)
             self._check_similarities(scores, self.generation.vectors_path)
             signals.passage_dense = dict(zip(passage_ids, map(float, scores)))
@@ -428,9 +429,7 @@ class Index:
             self._check_similarities(found.scores[found.rows >= 0], path)
         else:
             rows = self._filtered_top(vectors, table, query_vector, doc_ids, k)
-        key = "passage_id" if table == "passages" else "span_id"
-        by_row = dict(self.conn.execute(f"SELECT vector_row, {key} FROM {table} WHERE vector_row IN ({_marks(len(rows))})", rows))
-        return [by_row[row] for row in rows if row in by_row]
+        return [row + 1 for row in rows]  # passage_id, span_id = vector_row + 1 (store.SCHEMA)
 
     def _filtered_top(self, vectors, table: str, query_vector: np.ndarray, doc_ids: list[int], k: int) -> list[int]:
         """The k nearest rows inside the filter. A filter that keeps most rows (every default
@@ -469,72 +468,17 @@ class Index:
         return self._row_cache[key]
 
     def _spans(self, span_ids: set[int], passage_ids: set[int]) -> dict[int, "_Span"]:
-        """The candidate sentences: these, and every sentence inside these passages, each
-        with the passages holding it. Three SQL queries, whatever the number of candidates
-        (a query per passage, or reading whole documents, cost 40 ms to 1 s per query)."""
-        rows: dict[int, tuple] = {}
-        if span_ids:
-            sql = f"SELECT span_id, doc_id, seq_start, seq_end, vector_row FROM spans WHERE span_id IN ({_marks(len(span_ids))})"
-            rows.update((row[0], tuple(row)) for row in self.conn.execute(sql, sorted(span_ids)))
-        if passage_ids:
-            passages = self._passages(passage_ids)
-            ranges = [value for p in passages for value in (p.doc_id, p.seq_start, p.seq_end)]
-            sql = (
-                f"WITH wanted(doc_id, first, last) AS (VALUES {_marks(len(passages), '(?,?,?)')}) "
-                "SELECT s.span_id, s.doc_id, s.seq_start, s.seq_end, s.vector_row FROM wanted JOIN spans s "
-                "ON s.doc_id = wanted.doc_id AND s.seq_start BETWEEN wanted.first AND wanted.last AND s.seq_end <= wanted.last"
-            )
-            rows.update((row[0], tuple(row)) for row in self.conn.execute(sql, ranges))
-        holders = self._holders(list(rows.values()))
+        """The candidate sentences: these, and every sentence these passages hold, each
+        with the passages holding it (from the span layout: no SQL)."""
+        layout = self.layout
+        wanted = np.union1d(np.fromiter(span_ids, dtype=np.int64, count=len(span_ids)),
+                            layout.held(sorted(passage_ids))).astype(np.int64)
+        docs, firsts, lasts = (column[wanted].tolist() for column in (layout.doc, layout.seq_start, layout.seq_end))
+        starts, ends = layout.holder_offsets[wanted].tolist(), layout.holder_offsets[wanted + 1].tolist()
         return {
-            span_id: _Span(span_id, doc_id, first, last, vector_row, holders.get(span_id, ()))
-            for span_id, (_, doc_id, first, last, vector_row) in sorted(rows.items())
+            span_id: _Span(span_id, doc_id, first, last, span_id - 1, tuple(layout.holder_passages[start:end].tolist()))
+            for span_id, doc_id, first, last, start, end in zip(wanted.tolist(), docs, firsts, lasts, starts, ends)
         }
-
-    def _holders(self, spans: list[tuple]) -> dict[int, tuple[int, ...]]:
-        """span_id → the passages holding the sentence; the nearest passage when a sentence
-        straddles windows' ends. A passage holding a sentence starts at most `passage_reach`
-        lines before it, which bounds the index range SQLite scans."""
-        if not spans:
-            return {}
-        wanted = [value for span_id, doc_id, first, last, _ in spans for value in (span_id, doc_id, first, last)]
-        sql = (
-            f"WITH wanted(span_id, doc_id, first, last) AS (VALUES {_marks(len(spans), '(?,?,?,?)')}) "
-            "SELECT wanted.span_id, p.passage_id, p.doc_id, p.seq_start, p.seq_end, p.vector_row FROM wanted JOIN passages p "
-            "ON p.doc_id = wanted.doc_id AND p.seq_start BETWEEN wanted.first - ? AND wanted.first AND p.seq_end >= wanted.last "
-            "ORDER BY p.seq_start"
-        )
-        held: dict[int, list[int]] = {}
-        for span_id, *passage in self.conn.execute(sql, wanted + [self._passage_reach()]):
-            self._passage_by_id.setdefault(passage[0], _Passage(*passage))
-            held.setdefault(span_id, []).append(passage[0])
-        for span_id, doc_id, first, _, _ in spans:
-            if span_id not in held:
-                nearest = self.conn.execute(
-                    "SELECT passage_id, doc_id, seq_start, seq_end, vector_row FROM passages WHERE doc_id = ? "
-                    "ORDER BY abs(seq_start - ?), seq_start LIMIT 1", (doc_id, first),
-                ).fetchone()
-                if nearest is not None:
-                    self._passage_by_id.setdefault(nearest[0], _Passage(*nearest))
-                    held[span_id] = [nearest[0]]
-        return {span_id: tuple(ids) for span_id, ids in held.items()}
-
-    def _passage_reach(self) -> int:
-        """The most lines one passage covers (seq_end - seq_start), recorded by the build."""
-        if self._reach is None:
-            row = self.conn.execute("SELECT value FROM meta WHERE key = 'passage_reach'").fetchone()
-            if row is None:  # an index built before the key was recorded
-                row = self.conn.execute("SELECT coalesce(max(seq_end - seq_start), 0) FROM passages").fetchone()
-            self._reach = int(row[0])
-        return self._reach
-
-    def _passages(self, passage_ids) -> list["_Passage"]:
-        missing = [pid for pid in passage_ids if pid not in self._passage_by_id]
-        if missing:
-            sql = f"SELECT passage_id, doc_id, seq_start, seq_end, vector_row FROM passages WHERE passage_id IN ({_marks(len(missing))})"
-            for row in self.conn.execute(sql, missing):
-                self._passage_by_id[row[0]] = _Passage(*row)
-        return [self._passage_by_id[pid] for pid in passage_ids]
 
     # ------------------------------------------------------------------ hits
 

@@ -140,3 +140,35 @@ def test_real_refuse_to_file_list_items_are_cited_alone():
     numbers = [document.lines[seq].line for seq in range(item.seq_start, item.seq_end + 1)]
     assert numbers == [239, 240]
     assert item.text.startswith("‒ The NDA does not contain an accurate and complete English")
+
+
+def test_span_holders_are_the_passages_holding_each_sentence_whole():
+    from gtindex.passages import Passage, Span, span_holders
+
+    passages = [Passage("a.pdf", "I", 0, 9, ""), Passage("a.pdf", "I", 5, 14, ""), Passage("a.pdf", "II", 15, 20, ""),
+                Passage("b.pdf", "I", 0, 3, "")]
+    spans = [Span("a.pdf", 6, 8, ""),  # inside both overlapping windows
+             Span("a.pdf", 1, 2, ""),  # inside the first only
+             Span("a.pdf", 14, 16, ""),  # straddles two windows: the passage starting nearest stands in
+             Span("b.pdf", 0, 1, ""), Span("c.pdf", 0, 0, "")]  # a document without passages has none
+    assert sorted(span_holders(passages, spans)) == [(0, 0), (0, 1), (1, 0), (2, 2), (3, 3)]
+
+
+def test_every_real_sentence_has_a_holder_and_holders_hold_it():
+    from gtindex.passages import span_holders
+    from gtindex.pdf_parser import parse_pdf
+
+    document = parse_pdf(PDF_DIR / "fda-gt-rare-diseases-draft-2018.pdf")
+    passages, spans = make_passages(document), make_spans(document)
+    held: dict[int, list[int]] = {}
+    for span, passage in span_holders(passages, spans):
+        held.setdefault(span, []).append(passage)
+    assert set(held) == set(range(len(spans)))
+    whole = [(s, p) for s, ps in held.items() for p in ps
+             if passages[p].seq_start <= spans[s].seq_start and spans[s].seq_end <= passages[p].seq_end]
+    assert len(whole) >= 0.95 * sum(len(ps) for ps in held.values())  # straddling sentences are the exception
+    for s, span in enumerate(spans):  # no passage holding a sentence whole is left out
+        expected = {p for p, passage in enumerate(passages)
+                    if passage.doc == span.doc and passage.seq_start <= span.seq_start and span.seq_end <= passage.seq_end}
+        if expected:
+            assert set(held[s]) == expected

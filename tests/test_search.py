@@ -176,7 +176,7 @@ def test_a_neighbour_matching_the_query_words_as_well_joins_the_citation():
 
 
 def test_candidate_sentences_know_every_passage_holding_them(index):
-    """The batched lookup of holders (bounded by the recorded passage reach) misses none."""
+    """The span layout (written by the build) names every passage holding a sentence."""
     spans = index._signals("long-term follow-up of subjects", None, {"span_dense": 1.0, "span_lexical": 1.0}).spans
     assert len(spans) > 50
     for span in list(spans.values())[:200]:
@@ -217,6 +217,39 @@ def test_reference_share_counts_the_sentence_and_its_section_heading():
 def test_an_exact_reference_puts_the_sentence_stating_it_first(index, query, reference):
     hit = index.search(query, k=1)[0]
     assert reference in hit.text.replace("\n", " ")
+
+
+def _fts5_bm25(conn, table: str, weights: tuple[float, ...], match: str, doc_ids=None) -> dict[int, float]:
+    """What FTS5 itself says: -bm25() of every matching row (inside the documents)."""
+    rank = f"bm25({table}_fts{''.join(f', {w}' for w in weights)})"
+    key = "passage_id" if table == "passages" else "span_id"
+    sql = f"SELECT {table}_fts.rowid, -{rank}, {table}.doc_id FROM {table}_fts JOIN {table} ON {key} = {table}_fts.rowid WHERE {table}_fts MATCH ?"
+    return {row: score for row, score, doc in conn.execute(sql, (match,)) if doc_ids is None or doc in doc_ids}
+
+
+@pytest.mark.parametrize("text", [
+    "stopping rules", "rule rules ruling",  # two words, one stem: FTS5 counts it twice
+    "21 CFR 50.53 minimal risk", "What is the deadline to send FDA follow-up details on an MDR already filed?",
+    "Q9(R1) quality risk management", "long-term follow-up of subjects",
+])
+def test_stored_bm25_postings_score_exactly_as_fts5(index, text):
+    query = lexical.build_query(text)
+    some_docs = sorted(index._documents)[2:9]
+    for table, search, weights in (("passages", lexical.search, (lexical.SECTION_WEIGHT, lexical.TEXT_WEIGHT)),
+                                   ("spans", lexical.search_spans, (1.0,))):
+        for doc_ids in (None, some_docs):
+            expected = _fts5_bm25(index.conn, table, weights, query.to_fts(), doc_ids)
+            got = search(index.conn, query, 50, doc_ids)
+            assert len(got) == min(50, len(expected)) > 0
+            assert [score for _, score in got] == sorted((score for _, score in got), reverse=True)
+            for row, score in got:
+                assert score == pytest.approx(expected[row], rel=1e-5)
+            assert got[-1][1] >= sorted(expected.values(), reverse=True)[len(got) - 1] - 1e-5  # none better left out
+
+
+def test_query_words_are_stemmed_as_fts5_stems_them():
+    assert lexical.stems(["rules", "ruling", "registries", "stopping", "zzq"]) == [
+        ["rule"], ["rule"], ["registri"], ["stop"], ["zzq"]]
 
 
 def test_coverage_is_the_share_of_query_words_one_passage_holds(index):
