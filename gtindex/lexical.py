@@ -148,24 +148,29 @@ def coverage(conn: sqlite3.Connection, query: LexicalQuery, passage_ids: list[in
 
 
 def search(
-    conn: sqlite3.Connection, query: LexicalQuery, limit: int, doc_ids: list[int] | None = None
+    conn: sqlite3.Connection, query: LexicalQuery, limit: int, doc_ids: list[int] | None = None,
+    allowed: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
     """(passage_id, bm25 score — higher is better) for the best `limit` passages."""
-    return ranked(conn, PASSAGES, query, limit, doc_ids)
+    return ranked(conn, PASSAGES, query, limit, doc_ids, allowed)
 
 
 def search_spans(
-    conn: sqlite3.Connection, query: LexicalQuery, limit: int, doc_ids: list[int] | None = None
+    conn: sqlite3.Connection, query: LexicalQuery, limit: int, doc_ids: list[int] | None = None,
+    allowed: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
     """(span_id, bm25 score — higher is better) for the best `limit` sentences."""
-    return ranked(conn, SPANS, query, limit, doc_ids)
+    return ranked(conn, SPANS, query, limit, doc_ids, allowed)
 
 
 def ranked(
-    conn: sqlite3.Connection, table: RankedTable, query: LexicalQuery, limit: int, doc_ids: list[int] | None
+    conn: sqlite3.Connection, table: RankedTable, query: LexicalQuery, limit: int, doc_ids: list[int] | None,
+    allowed: np.ndarray | None = None,
 ) -> list[tuple[int, float]]:
     """(rowid, score) best first, ties by rowid: the terms' stored impacts plus each phrase's
-    FTS5 bm25, summed per row."""
+    FTS5 bm25, summed per row. Only rows of `doc_ids` count (all when None); `allowed`, a
+    boolean array by rowid saying the same, spares looking the documents up (search keeps
+    one per filter)."""
     if query.empty or doc_ids == []:
         return []
     rows, impacts = _term_impacts(conn, table, query.terms)
@@ -177,6 +182,9 @@ def ranked(
         return []
     scores = np.bincount(np.concatenate(rows), weights=np.concatenate(impacts))
     matched = np.flatnonzero(scores)
+    if allowed is not None:
+        matched = matched[matched < len(allowed)]
+        return _best(scores, matched[allowed[matched]], limit)
     if doc_ids is None:
         return _best(scores, matched, limit)
     wanted = limit + limit // 2 + 32  # a filter usually drops few rows: one round of checking
@@ -263,10 +271,10 @@ def write_postings(conn: sqlite3.Connection, table: RankedTable) -> int:
         instances = np.sort(np.fromstring(packed, dtype=np.int64, sep=","))
         row, weight = instances // len(columns), column_weight[instances % len(columns)]
         starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])  # one posting per row
-        terms.append(term)
-        rows.append(row[starts])
-        freqs.append(np.add.reduceat(weight, starts))  # FTS5's frequency: column weight per instance
-        counts.append(np.diff(np.r_[starts, len(row)]))
+        terms.append(term)  # int32/float32 (exact for these counts): 100x holds ~60M postings
+        rows.append(row[starts].astype(np.int32))
+        freqs.append(np.add.reduceat(weight, starts).astype(np.float32))  # FTS5's: column weight per instance
+        counts.append(np.diff(np.r_[starts, len(row)]).astype(np.int32))
     conn.execute(f"DROP TABLE {vocab}")
     if not terms:
         return 0
@@ -284,6 +292,7 @@ def write_postings(conn: sqlite3.Connection, table: RankedTable) -> int:
 
 def _impacts(freq: np.ndarray, length: np.ndarray, average_length: float, row_count: int) -> np.ndarray:
     """One term's bm25 score in each row holding it, as fts5_aux.c computes it."""
+    freq = freq.astype(np.float64)
     idf = np.log((row_count - len(freq) + 0.5) / (len(freq) + 0.5))
     idf = idf if idf > 0 else BM25_IDF_FLOOR
     norm = BM25_K1 * (1 - BM25_B + BM25_B * length / average_length)

@@ -290,6 +290,14 @@ class SpanLayout:
             _offsets(by_passage[:, 1], passage_count + 1), by_passage[:, 0].astype("<i4"),
         )
 
+    @property
+    def span_count(self) -> int:
+        return len(self.doc) - 1
+
+    @property
+    def passage_count(self) -> int:
+        return len(self.held_offsets) - 2
+
     def holders(self, span_id: int) -> np.ndarray:
         return self.holder_passages[self.holder_offsets[span_id]:self.holder_offsets[span_id + 1]]
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import numpy as np
 import pytest
 
 from gtindex import lexical
@@ -146,8 +147,6 @@ def test_search_process_never_imports_torch(corpus_index):
 def test_filtered_dense_top_matches_brute_force(index, table):
     """Both filter strategies (after the search for a wide filter, inside FAISS for a narrow
     one) return exactly the nearest allowed rows."""
-    import numpy as np
-
     query = index.encoder().encode(["stopping rules for gene therapy trials"])[0]
     vectors = index.span_vectors if table == "spans" else index.dense
     matrix = vectors.vectors()
@@ -245,6 +244,12 @@ def test_stored_bm25_postings_score_exactly_as_fts5(index, text):
             for row, score in got:
                 assert score == pytest.approx(expected[row], rel=1e-5)
             assert got[-1][1] >= sorted(expected.values(), reverse=True)[len(got) - 1] - 1e-5  # none better left out
+            if doc_ids is not None:  # the same filter as a boolean array by rowid
+                key = "passage_id" if table == "passages" else "span_id"
+                allowed = np.zeros(index.conn.execute(f"SELECT max({key}) + 1 FROM {table}").fetchone()[0], dtype=bool)
+                marks = ",".join("?" * len(doc_ids))
+                allowed[[r[0] for r in index.conn.execute(f"SELECT {key} FROM {table} WHERE doc_id IN ({marks})", doc_ids)]] = True
+                assert search(index.conn, query, 50, doc_ids, allowed) == got
 
 
 def test_query_words_are_stemmed_as_fts5_stems_them():

@@ -82,6 +82,7 @@ def test_span_layout_maps_sentences_to_their_places_and_passages():
     assert [layout.holders(span_id).tolist() for span_id in (1, 2, 3)] == [[1, 2], [2], [3]]
     assert sorted(layout.held([2]).tolist()) == [1, 2] and layout.held([3]).tolist() == [3]
     assert layout.held([]).tolist() == []
+    assert layout.span_count == 3 and layout.passage_count == 3
 
 
 def test_second_build_reuses_parsed_lines_and_embeddings(small_index):
