@@ -555,7 +555,8 @@ def _write_generation(
         conn.execute("INSERT INTO spans_fts(rowid, text) SELECT span_id, text FROM spans")
         held = [(span + 1, passage + 1) for span, passage in span_holders(passages, spans)]
         conn.executemany("INSERT INTO span_passages(span_id, passage_id) VALUES (?, ?)", held)
-        store.SpanLayout.of([(doc_ids[s.doc], s.seq_start, s.seq_end) for s in spans], held, len(passages)).write(conn)
+        store.Layout.of([(doc_ids[s.doc], s.seq_start, s.seq_end) for s in spans], held,
+                        [doc_ids[p.doc] for p in passages]).write(conn)
         conn.executemany(
             "INSERT INTO versions(doc_id, family, role, related) VALUES (?,?,?,?)",
             [

@@ -142,8 +142,8 @@ class Index:
         self.conn = conn
         self._dense = dense
         self._span_vectors = None
-        self._layout: store.SpanLayout | None = None
-        self._row_cache: dict[tuple, np.ndarray] = {}  # (table, doc ids) -> their vector rows
+        self._layout: store.Layout | None = None
+        self._row_cache: dict[tuple, np.ndarray] = {}  # (table, doc ids) -> allowed ids (see _allowed_ids)
         self._encoder = None
         self._fast_start = fast_start
         self._superseded_by = _superseded_by(conn)  # doc_id → name of the version that replaced it
@@ -185,10 +185,10 @@ class Index:
         return self._span_vectors
 
     @property
-    def layout(self) -> store.SpanLayout:
+    def layout(self) -> store.Layout:
         """Sentences' places and passages, loaded on first use."""
         if self._layout is None:
-            self._layout = store.SpanLayout.read(self.conn)
+            self._layout = store.Layout.read(self.conn)
         return self._layout
 
     def close(self) -> None:
@@ -445,7 +445,7 @@ class Index:
         if len(allowed) >= POST_FILTER_SHARE * vectors.ntotal:
             wanted = min(vectors.ntotal, int(k * vectors.ntotal / len(allowed)) + POST_FILTER_EXTRA)
             found = vectors.search(query_vector, wanted)
-            mask = self._allowed_mask(table, doc_ids, vectors.ntotal)
+            mask = self._allowed_mask(table, doc_ids)
             rows = [int(r) for r in found.rows if r >= 0 and mask[r]][:k]
             if len(rows) == min(k, len(allowed)):
                 return rows
@@ -453,33 +453,26 @@ class Index:
         return [int(r) for r in found.rows if r >= 0]
 
     def _allowed_ids(self, table: str, doc_ids: list[int] | None) -> np.ndarray | None:
-        """The filter as a boolean array by passage_id or span_id (= vector_row + 1)."""
+        """The filter as a boolean array by passage_id or span_id (= vector_row + 1), kept per
+        filter: every search without --include-superseded filters the same way."""
         if doc_ids is None:
             return None
-        key = ("ids", table, tuple(doc_ids))
-        if key not in self._row_cache:
-            layout = self.layout  # sizes without loading vectors: lexical mode never does
-            size = layout.passage_count if table == "passages" else layout.span_count
-            self._row_cache[key] = np.r_[False, self._allowed_mask(table, doc_ids, size)]
-        return self._row_cache[key]
-
-    def _allowed_mask(self, table: str, doc_ids: list[int], size: int) -> np.ndarray:
-        key = ("mask", table, tuple(doc_ids))
-        if key not in self._row_cache:
-            mask = np.zeros(size, dtype=bool)
-            mask[self._allowed_rows(table, doc_ids)] = True
-            self._row_cache[key] = mask
-        return self._row_cache[key]
-
-    def _allowed_rows(self, table: str, doc_ids: list[int]) -> np.ndarray:
-        """Vector rows of `table` in these documents, kept per filter: every search without
-        --include-superseded filters the same way (52 documents: 47 -> 0 ms per query after the first)."""
         key = (table, tuple(doc_ids))
         if key not in self._row_cache:
             if len(self._row_cache) >= ROW_CACHE_SIZE:
                 self._row_cache.clear()
-            sql = f"SELECT vector_row FROM {table} WHERE doc_id IN ({_marks(len(doc_ids))})"
-            self._row_cache[key] = np.fromiter((row[0] for row in self.conn.execute(sql, doc_ids)), dtype=np.int64)
+            self._row_cache[key] = self.layout.in_documents(table, doc_ids)
+        return self._row_cache[key]
+
+    def _allowed_mask(self, table: str, doc_ids: list[int]) -> np.ndarray:
+        """The filter as a boolean array by vector row."""
+        return self._allowed_ids(table, doc_ids)[1:]
+
+    def _allowed_rows(self, table: str, doc_ids: list[int]) -> np.ndarray:
+        """Vector rows of `table` in these documents."""
+        key = ("rows", table, tuple(doc_ids))
+        if key not in self._row_cache:
+            self._row_cache[key] = np.flatnonzero(self._allowed_mask(table, doc_ids))
         return self._row_cache[key]
 
     def _spans(self, span_ids: set[int], passage_ids: set[int]) -> dict[int, "_Span"]:

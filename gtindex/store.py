@@ -40,7 +40,7 @@ from .documents import Document, Line, Link
 from .errors import IndexError_
 
 INDEX_FORMAT = 5  # 2: doc_names.path, versions table; 3: sentence vectors (spans.faiss), spans_fts; 4: acronyms;
-# 5: bm25 postings (passages_bm25, spans_bm25), span_passages, span_layout; ids = vector_row + 1
+# 5: bm25 postings (passages_bm25, spans_bm25), span_passages, layout; ids = vector_row + 1
 CURRENT_FILE = "CURRENT"
 LOCK_FILE = "LOCK"
 MANIFEST_FILE = "manifest.json"
@@ -107,9 +107,9 @@ CREATE TABLE span_passages(                                 -- the passages hold
     span_id INTEGER NOT NULL REFERENCES spans, passage_id INTEGER NOT NULL REFERENCES passages,
     PRIMARY KEY (span_id, passage_id)
 ) WITHOUT ROWID;
--- SpanLayout: spans' doc_id, seq_start, seq_end and span_passages both ways, as
--- little-endian int32 arrays indexed by id (see SpanLayout), for search.
-CREATE TABLE span_layout(name TEXT PRIMARY KEY, data BLOB NOT NULL);
+-- Layout: spans' doc_id, seq_start, seq_end, passages' doc_id and span_passages both
+-- ways, as little-endian int32 arrays indexed by id (see Layout), for search.
+CREATE TABLE layout(name TEXT PRIMARY KEY, data BLOB NOT NULL);
 CREATE TABLE passages_bm25(term TEXT PRIMARY KEY, rowids BLOB NOT NULL, impacts BLOB NOT NULL);
 CREATE TABLE spans_bm25(term TEXT PRIMARY KEY, rowids BLOB NOT NULL, impacts BLOB NOT NULL);
 CREATE TABLE embeddings(content_hash TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID;
@@ -260,12 +260,16 @@ def load_document(conn: sqlite3.Connection, doc_id: int) -> Document:
 
 
 @dataclass(frozen=True)
-class SpanLayout:
-    """Where each sentence is and which passages hold it, as int32 arrays indexed by id
-    (element 0 unused; ids run from 1). Search maps ~1,500 candidate sentences a query to
-    their places and passages: read from these arrays, that is well under a millisecond;
-    as SQL IN-list lookups, ~10 ms. Stored as blobs (table span_layout, one row per
-    field, little-endian int32), so loading costs one read, not a row scan."""
+class Layout:
+    """Which document and lines each sentence and passage covers, and which passages hold
+    each sentence, as int32 arrays indexed by id (element 0 unused; ids run from 1).
+
+    Search maps ~700 candidate sentences a query to their places and passages, and turns
+    a document filter into the rows it keeps: from these arrays that is well under a
+    millisecond; as SQL lookups, ~10 ms a query and ~100 ms for a fresh process's first
+    filter. Stored as blobs (table `layout`, one row per field, little-endian int32), so
+    loading costs one read, not a row scan.
+    """
 
     doc: np.ndarray  # span_id -> doc_id
     seq_start: np.ndarray  # span_id -> first line (lines.seq)
@@ -274,10 +278,12 @@ class SpanLayout:
     holder_passages: np.ndarray
     held_offsets: np.ndarray  # passage_id -> slice of held_spans
     held_spans: np.ndarray
+    passage_doc: np.ndarray  # passage_id -> doc_id
 
     @classmethod
-    def of(cls, spans: list[tuple[int, int, int]], pairs: list[tuple[int, int]], passage_count: int) -> "SpanLayout":
-        """spans: (doc_id, seq_start, seq_end) of span ids 1..n; pairs: (span_id, passage_id)."""
+    def of(cls, spans: list[tuple[int, int, int]], pairs: list[tuple[int, int]], passage_docs: list[int]) -> "Layout":
+        """spans: (doc_id, seq_start, seq_end) of span ids 1..n; pairs: (span_id, passage_id);
+        passage_docs: doc_id of passage ids 1..m."""
         places = np.zeros((len(spans) + 1, 3), dtype=np.int64)
         if spans:
             places[1:] = spans
@@ -287,7 +293,8 @@ class SpanLayout:
         return cls(
             places[:, 0].astype("<i4"), places[:, 1].astype("<i4"), places[:, 2].astype("<i4"),
             _offsets(by_span[:, 0], len(spans) + 1), by_span[:, 1].astype("<i4"),
-            _offsets(by_passage[:, 1], passage_count + 1), by_passage[:, 0].astype("<i4"),
+            _offsets(by_passage[:, 1], len(passage_docs) + 1), by_passage[:, 0].astype("<i4"),
+            np.asarray([0, *passage_docs], dtype="<i4"),
         )
 
     @property
@@ -296,7 +303,7 @@ class SpanLayout:
 
     @property
     def passage_count(self) -> int:
-        return len(self.held_offsets) - 2
+        return len(self.passage_doc) - 1
 
     def holders(self, span_id: int) -> np.ndarray:
         return self.holder_passages[self.holder_offsets[span_id]:self.holder_offsets[span_id + 1]]
@@ -306,20 +313,27 @@ class SpanLayout:
         parts = [self.held_spans[self.held_offsets[p]:self.held_offsets[p + 1]] for p in passage_ids]
         return np.concatenate(parts) if parts else np.zeros(0, dtype="<i4")
 
+    def in_documents(self, table: str, doc_ids: list[int]) -> np.ndarray:
+        """Boolean array by span_id ("spans") or passage_id ("passages"): in these documents?"""
+        allowed = np.isin(self.doc if table == "spans" else self.passage_doc, doc_ids)
+        allowed[0] = False
+        return allowed
+
     def write(self, conn: sqlite3.Connection) -> None:
-        conn.executemany("INSERT INTO span_layout(name, data) VALUES (?, ?)",
+        conn.executemany("INSERT INTO layout(name, data) VALUES (?, ?)",
                          [(name, getattr(self, name).astype("<i4").tobytes()) for name in _LAYOUT_FIELDS])
 
     @classmethod
-    def read(cls, conn: sqlite3.Connection) -> "SpanLayout":
-        stored = dict(conn.execute("SELECT name, data FROM span_layout"))
+    def read(cls, conn: sqlite3.Connection) -> "Layout":
+        stored = dict(conn.execute("SELECT name, data FROM layout"))
         missing = [name for name in _LAYOUT_FIELDS if name not in stored]
         if missing:
-            raise IndexError_(f"the index has no span layout ({', '.join(missing)}); rebuild with `gtindex build --rebuild`")
+            raise IndexError_(f"the index has no layout ({', '.join(missing)}); rebuild with `gtindex build --rebuild`")
         return cls(**{name: np.frombuffer(stored[name], dtype="<i4") for name in _LAYOUT_FIELDS})
 
 
-_LAYOUT_FIELDS = ("doc", "seq_start", "seq_end", "holder_offsets", "holder_passages", "held_offsets", "held_spans")
+_LAYOUT_FIELDS = ("doc", "seq_start", "seq_end", "holder_offsets", "holder_passages", "held_offsets", "held_spans",
+                  "passage_doc")
 
 
 def _offsets(ids: np.ndarray, size: int) -> np.ndarray:

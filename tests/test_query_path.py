@@ -225,3 +225,22 @@ def test_the_server_answers_bad_requests_with_one_line(small_index):
         assert serve.hit_from_wire(reply["hits"][0]).doc == RARE
     finally:
         state["index"].close()
+
+
+def test_the_console_command_skips_teardown_after_a_search_yet_keeps_output_and_exit_codes(small_index):
+    """`gtindex` (cli.run) ends a search with os._exit: the JSON must be whole, the exit codes
+    ripgrep's, and other commands must still end normally (atexit handlers run)."""
+    def gtindex(*args: str) -> subprocess.CompletedProcess:
+        code = ("import atexit, sys; atexit.register(lambda: sys.stderr.write('teardown ran\\n'));"
+                "from gtindex.cli import run; sys.argv = ['gtindex', *sys.argv[1:]]; run()")
+        return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+
+    found = gtindex("search", "stopping rules", "--index", str(small_index), "--json", "-k", "3")
+    assert found.returncode == 0 and len(json.loads(found.stdout)["hits"]) == 3
+    assert "teardown ran" not in found.stderr
+    nothing = gtindex("search", "zzqxv qqzzv", "--index", str(small_index), "--mode", "lexical")
+    assert nothing.returncode == 1
+    error = gtindex("search", "stopping rules", "--index", str(small_index), "--doc", "nope.pdf")
+    assert error.returncode == 2 and "no document named" in error.stderr
+    shown = gtindex("show", RARE, "--lines", "348-351", "--index", str(small_index))
+    assert shown.returncode == 0 and "teardown ran" in shown.stderr

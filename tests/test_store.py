@@ -70,19 +70,21 @@ def test_sqlite_is_readable_without_gtindex(small_index):
     assert conn.execute("SELECT count(DISTINCT span_id) FROM span_passages").fetchone()[0] == first.spans
 
 
-def test_span_layout_maps_sentences_to_their_places_and_passages():
+def test_layout_maps_sentences_to_their_places_and_passages():
     conn = sqlite3.connect(":memory:")
     conn.executescript(store.SCHEMA)
     spans = [(7, 10, 12), (7, 13, 13), (8, 0, 1)]  # span ids 1-3: (doc_id, seq_start, seq_end)
     pairs = [(1, 1), (1, 2), (2, 2), (3, 3)]  # (span_id, passage_id)
-    store.SpanLayout.of(spans, pairs, passage_count=3).write(conn)
-    layout = store.SpanLayout.read(conn)
+    store.Layout.of(spans, pairs, passage_docs=[7, 7, 8]).write(conn)
+    layout = store.Layout.read(conn)
     assert layout.doc[1:].tolist() == [7, 7, 8] and layout.seq_start[1:].tolist() == [10, 13, 0]
     assert layout.seq_end[1:].tolist() == [12, 13, 1]
     assert [layout.holders(span_id).tolist() for span_id in (1, 2, 3)] == [[1, 2], [2], [3]]
     assert sorted(layout.held([2]).tolist()) == [1, 2] and layout.held([3]).tolist() == [3]
     assert layout.held([]).tolist() == []
     assert layout.span_count == 3 and layout.passage_count == 3
+    assert layout.in_documents("spans", [8]).tolist() == [False, False, False, True]
+    assert layout.in_documents("passages", [7]).tolist() == [False, True, True, False]
 
 
 def test_second_build_reuses_parsed_lines_and_embeddings(small_index):
