@@ -82,6 +82,7 @@ def diagnose(index_dir: Path | str, build_model: bool = True) -> DoctorReport:
         ("file checksums", _check_checksums, ("manifest",)),
         ("sqlite integrity", _check_sqlite, ("generation",)),
         ("fts5 integrity", _check_fts, ("conn",)),
+        ("bm25 postings agree with FTS5", _check_postings, ("conn",)),
         ("faiss vectors", _check_vectors, ("generation",)),
         ("counts", _check_counts, ("conn", "vectors", "manifest")),
         ("every passage has its vector", _check_passage_vectors, ("conn", "vectors")),
@@ -218,6 +219,35 @@ def _check_fts(context: _Context) -> str:
         except sqlite3.DatabaseError as exc:
             raise _Failed(f"the FTS5 index does not match the passages table ({exc})") from None
     return "passages_fts matches the passages table"
+
+
+POSTINGS_SAMPLE = 20  # terms per table whose stored bm25 scores are compared with FTS5's
+
+
+def _check_postings(context: _Context) -> str:
+    """Stored bm25 postings (what search ranks by) against FTS5's own bm25() for a sample of
+    terms, common and rare: damage or a stale table would rank silently wrong."""
+    from . import lexical
+
+    checked = 0
+    for table in (lexical.PASSAGES, lexical.SPANS):
+        terms = [row[0] for row in context.conn.execute(
+            f"SELECT term FROM {table.table}_bm25 ORDER BY length(rowids) DESC, term LIMIT ?", (POSTINGS_SAMPLE // 2,))]
+        terms += [row[0] for row in context.conn.execute(
+            f"SELECT term FROM {table.table}_bm25 WHERE term GLOB '[a-z]*' ORDER BY length(rowids), term LIMIT ?",
+            (POSTINGS_SAMPLE // 2,))]
+        for term in terms:
+            query = lexical.LexicalQuery((term,), ())
+            stored = dict(lexical.ranked(context.conn, table, query, 10**9, None))
+            fts5 = dict(lexical.fts5_ranked(context.conn, table, f'"{term}"'))
+            # float32 storage: relative error ~1e-7; a word in most rows scores ~1e-6 (FTS5's idf floor)
+            wrong = [row for row in fts5 if abs(stored.get(row, 0.0) - fts5[row]) > 1e-5 * abs(fts5[row]) + 1e-12]
+            if wrong or set(stored) != set(fts5):
+                raise _Failed(f"{table.table}_bm25 disagrees with FTS5 for the term {term!r} "
+                              f"({len(wrong)} rows score differently, {len(set(stored) ^ set(fts5))} rows differ); "
+                              "rebuild with `gtindex build --rebuild`")
+            checked += 1
+    return f"{checked} sampled terms score as FTS5 scores them"
 
 
 def _check_counts(context: _Context) -> str:

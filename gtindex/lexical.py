@@ -175,9 +175,9 @@ def ranked(
         return []
     rows, impacts = _term_impacts(conn, table, query.terms)
     for phrase in query.phrases:
-        found = _fts_rows(conn, table.table, table.key, '"' + " ".join(phrase) + '"', None, None, table.rank)
-        rows.append(np.fromiter((row[0] for row in found), dtype=np.int64, count=len(found)))
-        impacts.append(np.fromiter((row[1] for row in found), dtype=np.float64, count=len(found)))
+        found = fts5_ranked(conn, table, '"' + " ".join(phrase) + '"')
+        rows.append(np.fromiter((row for row, _ in found), dtype=np.int64, count=len(found)))
+        impacts.append(np.fromiter((score for _, score in found), dtype=np.float64, count=len(found)))
     if not rows:
         return []
     scores = np.bincount(np.concatenate(rows), weights=np.concatenate(impacts))
@@ -194,6 +194,11 @@ def ranked(
         best = _best(scores, matched, len(matched))
         kept = _inside(conn, table, [row for row, _ in best], doc_ids)
     return [(row, score) for row, score in best if row in kept][:limit]
+
+
+def fts5_ranked(conn: sqlite3.Connection, table: RankedTable, match: str) -> list[tuple[int, float]]:
+    """(rowid, -bm25) of every row matching an FTS5 expression, as FTS5 scores it."""
+    return [(row[0], float(row[1])) for row in _fts_rows(conn, table.table, table.key, match, None, None, table.rank)]
 
 
 def _best(scores: np.ndarray, matched: np.ndarray, limit: int) -> list[tuple[int, float]]:

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -192,7 +193,7 @@ def test_doctor_on_a_healthy_index_passes_every_check(small_index):
     lines = result.stdout.splitlines()
     assert lines[-1] == f"{small_index}: healthy"
     checks = lines[:-1]
-    assert len(checks) == 11 and all(line.startswith("ok    ") for line in checks), result.stdout
+    assert len(checks) == 12 and all(line.startswith("ok    ") for line in checks), result.stdout
     assert any("bundled model (offline)" in line and "min cosine 1.0" in line for line in checks)
     # doctor writes nothing (the FTS5 check runs on an in-memory copy)
     assert {p: p.stat().st_mtime_ns for p in small_index.rglob("*") if p.is_file()} == before
@@ -203,7 +204,7 @@ def test_doctor_json_lists_every_check(small_index):
     assert result.exit_code == 0
     payload = json.loads(result.stdout)
     assert payload["ok"] is True and payload["generation"] == live(small_index).name
-    assert [check["ok"] for check in payload["checks"]] == [True] * 10
+    assert [check["ok"] for check in payload["checks"]] == [True] * 11
     assert {"name", "ok", "detail"} == set(payload["checks"][0])
 
 
@@ -220,6 +221,21 @@ def test_doctor_finds_text_edited_in_place(small_index, tmp_path):
     assert set(failed) >= {"file checksums", "fts5 integrity", "every passage has its vector"}
     assert "index.sqlite differs from its sha256" in failed["file checksums"]
     assert "does not match its content hash" in failed["every passage has its vector"]
+
+
+def test_doctor_finds_bm25_postings_that_disagree_with_fts5(small_index, tmp_path):
+    """Search ranks by the stored postings, never asking FTS5: stale or altered postings
+    would rank wrongly without any error, so doctor compares them with FTS5's bm25()."""
+    index_dir = copy_index(small_index, tmp_path / "index")
+    sqlite_path = own_file(live(index_dir) / "index.sqlite")
+    with sqlite3.connect(sqlite_path) as conn:
+        term, impacts = conn.execute(  # the commonest word: the one doctor is sure to sample
+            "SELECT term, impacts FROM passages_bm25 ORDER BY length(rowids) DESC, term LIMIT 1").fetchone()
+        doubled = (np.frombuffer(impacts, dtype="<f4") * 2).astype("<f4").tobytes()
+        conn.execute("UPDATE passages_bm25 SET impacts = ? WHERE term = ?", (doubled, term))
+    report = diagnose(index_dir, build_model=False)
+    failed = {check.name: check.detail for check in report.failed}
+    assert f"passages_bm25 disagrees with FTS5 for the term {term!r}" in failed["bm25 postings agree with FTS5"]
 
 
 def test_doctor_without_an_index(tmp_path):
