@@ -460,7 +460,7 @@ def _scaled_retrieval_row(source, factor: int, target: Path, index_dir: Path, qu
 
     built = write_retrieval_index(source, factor, target)
     return {
-        "factor": factor, "method": "synthetic, retrieval structures only (FTS5 + FAISS)",
+        "factor": factor, "method": "synthetic, retrieval structures only (FTS5 + bm25 postings + FAISS)",
         "documents": built.documents, "passages": built.passages, "spans": 0, "build_s": built.seconds,
         "stage_seconds": built.stage_seconds,
         "index_mb": sum((target / name).stat().st_size for name in (store.SQLITE_FILE, store.VECTORS_FILE)) / 1e6,
@@ -584,7 +584,7 @@ def _print_scale(results: dict, say) -> None:
             f"{_f(row['query_ms'], '9.1f')} {row['retrieval_ms']:9.1f} ({row['dense_ms']:.1f} + {row['lexical_ms']:.1f})"
             f"{'':9s}{row['dense_kind']:5s} {row['recall_at_10']:9.3f}   {row['method']}")
     say("  index MB without the query model; query ms: Index.search in-process; retrieval ms: FAISS top-100 +"
-        " FTS5 top-100 + query embedding; recall@10 of the dense index against exact search")
+        " bm25 top-100 (stored postings) + query embedding; recall@10 of the dense index against exact search")
     for row in results["scale"]:
         for point in row.get("ef_sweep", []):
             say(f"  {row['factor']}x HNSW efSearch {point['ef_search']:4d}: recall@10 {point['recall_at_10']:.3f}, "

@@ -24,7 +24,7 @@ Two ways to write a scaled index:
   i.e. a real index that `Index.open(...).search` answers from; only parse and embed are
   replaced.
 * `write_retrieval_index` (100x): only the two retrieval structures a query scans, the
-  FTS5 table over the passages and the FAISS index (HNSW above dense.FLAT_LIMIT), built
+  passages' FTS5 table with its bm25 postings and the FAISS index (HNSW above dense.FLAT_LIMIT), built
   one replica at a time so memory stays bounded. Lines, sentence spans and the embedding
   cache are not written; their size is extrapolated from the 10x index by the bench.
 """
@@ -308,7 +308,8 @@ def _manifest(source_generation: Path | None, documents: list[Document], passage
 
 
 def write_retrieval_index(source: SourceCorpus, factor: int, index_dir: Path, seed: int = 0) -> ScaledIndex:
-    """FTS5 passages table + FAISS index over factor x the corpus (no lines, spans, cache).
+    """FTS5 passages table, its bm25 postings and the FAISS index over factor x the corpus
+    (no lines, spans, cache).
 
     Replicas are made and split one at a time; only the vector matrix is held in memory.
     """
@@ -388,7 +389,7 @@ RETRIEVED = 100  # rows taken from each retrieval structure per query
 
 @dataclass
 class RetrievalLatency:
-    """Medians per query, in ms: the query embedding, FAISS top-100, FTS5 bm25 top-100."""
+    """Medians per query, in ms: the query embedding, FAISS top-100, bm25 top-100 (stored postings)."""
 
     total_ms: float
     encode_ms: float
