@@ -238,7 +238,7 @@ def _check_postings(context: _Context) -> str:
             (POSTINGS_SAMPLE // 2,))]
         for term in terms:
             query = lexical.LexicalQuery((term,), ())
-            stored = dict(lexical.ranked(context.conn, table, query, 10**9, None))
+            stored = dict(lexical.ranked(context.conn, table, query, 10**9, doc_ids=None))
             fts5 = dict(lexical.fts5_ranked(context.conn, table, f'"{term}"'))
             # float32 storage: relative error ~1e-7; a word in most rows scores ~1e-6 (FTS5's idf floor)
             wrong = [row for row in fts5 if abs(stored.get(row, 0.0) - fts5[row]) > 1e-5 * abs(fts5[row]) + 1e-12]

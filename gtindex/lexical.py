@@ -169,8 +169,8 @@ def ranked(
 ) -> list[tuple[int, float]]:
     """(rowid, score) best first, ties by rowid: the terms' stored impacts plus each phrase's
     FTS5 bm25, summed per row. Only rows of `doc_ids` count (all when None); `allowed`, a
-    boolean array by rowid saying the same, spares looking the documents up (search keeps
-    one per filter)."""
+    boolean array by rowid saying the same, spares looking the documents' rows up (search
+    keeps one per filter)."""
     if query.empty or doc_ids == []:
         return []
     rows, impacts = _term_impacts(conn, table, query.terms)
@@ -182,18 +182,12 @@ def ranked(
         return []
     scores = np.bincount(np.concatenate(rows), weights=np.concatenate(impacts))
     matched = np.flatnonzero(scores)
+    if allowed is None and doc_ids is not None:
+        allowed = _rows_of(conn, table, doc_ids)
     if allowed is not None:
         matched = matched[matched < len(allowed)]
-        return _best(scores, matched[allowed[matched]], limit)
-    if doc_ids is None:
-        return _best(scores, matched, limit)
-    wanted = limit + limit // 2 + 32  # a filter usually drops few rows: one round of checking
-    best = _best(scores, matched, wanted)
-    kept = _inside(conn, table, [row for row, _ in best], doc_ids)
-    if len(kept) < limit and len(best) < len(matched):
-        best = _best(scores, matched, len(matched))
-        kept = _inside(conn, table, [row for row, _ in best], doc_ids)
-    return [(row, score) for row, score in best if row in kept][:limit]
+        matched = matched[allowed[matched]]
+    return _best(scores, matched, limit)
 
 
 def fts5_ranked(conn: sqlite3.Connection, table: RankedTable, match: str) -> list[tuple[int, float]]:
@@ -209,11 +203,13 @@ def _best(scores: np.ndarray, matched: np.ndarray, limit: int) -> list[tuple[int
     return [(int(row), float(scores[row])) for row in matched[order]]
 
 
-def _inside(conn: sqlite3.Connection, table: RankedTable, rows: list[int], doc_ids: list[int]) -> set[int]:
-    # Looked up by key and tested here: "AND doc_id IN (...)" lets SQLite scan the documents instead.
-    allowed = set(doc_ids)
-    sql = f"SELECT {table.key}, doc_id FROM {table.table} WHERE {table.key} IN ({','.join('?' * len(rows))})"
-    return {row for row, doc_id in conn.execute(sql, rows) if doc_id in allowed} if rows else set()
+def _rows_of(conn: sqlite3.Connection, table: RankedTable, doc_ids: list[int]) -> np.ndarray:
+    """Boolean array by rowid: the rows of these documents."""
+    sql = f"SELECT {table.key} FROM {table.table} WHERE doc_id IN ({','.join('?' * len(doc_ids))})"
+    ids = np.fromiter((row[0] for row in conn.execute(sql, doc_ids)), dtype=np.int64)
+    allowed = np.zeros(int(ids.max()) + 1 if len(ids) else 0, dtype=bool)
+    allowed[ids] = True
+    return allowed
 
 
 def _term_impacts(conn: sqlite3.Connection, table: RankedTable, terms: tuple[str, ...]) -> tuple[list, list]:

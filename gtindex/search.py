@@ -89,7 +89,6 @@ class _Span:
     doc_id: int
     seq_start: int
     seq_end: int
-    vector_row: int  # span_id - 1 (store.SCHEMA)
     passages: tuple[int, ...]  # passages holding the sentence
 
 
@@ -400,7 +399,7 @@ class Index:
         if references:
             signals.reference_lexical = _reference_shares(spans, references)
         if use_dense and spans:
-            rows = np.asarray([span.vector_row for span in spans.values()], dtype=np.int64)
+            rows = np.asarray(list(spans), dtype=np.int64) - 1  # vector_row = span_id - 1
             scores = self.span_vectors.search_subset(query_vector, rows)
             self._check_similarities(scores, self.generation.spans_path)
             signals.span_dense = dict(zip(spans, map(float, scores)))
@@ -484,7 +483,7 @@ class Index:
         docs, firsts, lasts = (column[wanted].tolist() for column in (layout.doc, layout.seq_start, layout.seq_end))
         starts, ends = layout.holder_offsets[wanted].tolist(), layout.holder_offsets[wanted + 1].tolist()
         return {
-            span_id: _Span(span_id, doc_id, first, last, span_id - 1, tuple(layout.holder_passages[start:end].tolist()))
+            span_id: _Span(span_id, doc_id, first, last, tuple(layout.holder_passages[start:end].tolist()))
             for span_id, doc_id, first, last, start, end in zip(wanted.tolist(), docs, firsts, lasts, starts, ends)
         }
 

@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -332,8 +333,7 @@ class Layout:
         return cls(**{name: np.frombuffer(stored[name], dtype="<i4") for name in _LAYOUT_FIELDS})
 
 
-_LAYOUT_FIELDS = ("doc", "seq_start", "seq_end", "holder_offsets", "holder_passages", "held_offsets", "held_spans",
-                  "passage_doc")
+_LAYOUT_FIELDS = tuple(field.name for field in dataclass_fields(Layout))
 
 
 def _offsets(ids: np.ndarray, size: int) -> np.ndarray:

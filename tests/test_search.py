@@ -165,9 +165,9 @@ def test_filtered_dense_top_matches_brute_force(index, table):
 def test_a_neighbour_matching_the_query_words_as_well_joins_the_citation():
     from gtindex.search import MAX_CITED_LINES, _extend, _Span
 
-    defining = _Span(1, 7, 10, 12, 0, (1,))  # "... study stopping rules, which are criteria ..."
-    best = _Span(2, 7, 12, 13, 1, (1,))  # "The objective of study stopping rules is ..."
-    unrelated = _Span(3, 7, 14, 14, 2, (1,))
+    defining = _Span(1, 7, 10, 12, (1,))  # "... study stopping rules, which are criteria ..."
+    best = _Span(2, 7, 12, 13, (1,))  # "The objective of study stopping rules is ..."
+    unrelated = _Span(3, 7, 14, 14, (1,))
     same_doc = [(best, 1.7), (defining, 1.3), (unrelated, 1.2)]
     assert _extend(best, 1.7, same_doc, {2: 13.0, 3: 1.0}) == (12, 13)  # scored too low to join
     assert _extend(best, 1.7, same_doc, {2: 13.0, 1: 11.5, 3: 1.0}) == (10, 13)  # as many query words
@@ -200,9 +200,9 @@ def test_references_are_phrases_with_numbers():
 def test_reference_share_counts_the_sentence_and_its_section_heading():
     from gtindex.search import _reference_shares, _Span
 
-    stating = _Span(1, 7, 10, 11, 0, (100,))
-    under_heading = _Span(2, 7, 20, 21, 1, (200,))
-    elsewhere = _Span(3, 7, 30, 31, 2, (300,))
+    stating = _Span(1, 7, 10, 11, (100,))
+    under_heading = _Span(2, 7, 20, 21, (200,))
+    elsewhere = _Span(3, 7, 30, 31, (300,))
     references = {
         ("3", "3"): lexical.Citing(spans=frozenset(), headed_passages=frozenset({200})),
         ("50", "53"): lexical.Citing(spans=frozenset({1}), headed_passages=frozenset()),
