@@ -561,10 +561,10 @@ def _print_cli(results: dict, say) -> None:
 
 
 def _print_eval(results: dict, say) -> None:
-    say("\nEval (dev set)          hit@1  hit@5  MRR@10  exact lines@1")
+    say("\nEval (dev set)          hit@1  hit@5  MRR@10  exact lines@1  hit@100 (ceiling for reordering)")
     for mode, s in results["eval"].items():
         say(f"  {mode:20s} {s['hit_at_1']:6.3f} {s['hit_at_5']:6.3f} {s['mrr_at_10']:7.3f} "
-            f"{_f(s['exact_lines_at_1'], '10.3f')}")
+            f"{_f(s['exact_lines_at_1'], '10.3f')}  {s['hit_at_100']:8.3f}")
 
 
 def _print_load(results: dict, say) -> None:

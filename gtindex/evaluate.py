@@ -6,12 +6,17 @@ A hit *answers* a gold entry when it is the same document and
   cited lines hold at least half of the quote's words;
 - the gold is a web page (no page): the cited lines hold at least half of the quote's words.
 
-Reported: hit@1, hit@5, MRR@10 and, over queries whose gold carries printed lines,
+Reported: hit@1, hit@5, MRR@10, hit@100 and, over queries whose gold carries printed lines,
 "exact lines @1": the top hit answers the query and, where the gold entry it answers has
 printed lines, cites lines within those ±1 — the precision a user pasting the citation
 relies on. (A query may accept two editions of one text, one with printed numbers and one
 without; a top hit from the other edition is judged by that edition's rule.) Everything
 also per query style.
+
+hit@100 is a ceiling, not a goal: a query whose answer is not among the first 100 hits
+cannot be fixed by reordering what search finds, only by finding more (a better model,
+more text per candidate). A miss's rank is reported up to 100 for the same reason: rank
+12 is an ordering problem, "not in the top 100" a retrieval one.
 """
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ from .errors import GtindexError
 from .lexical import tokenize
 from .search import Index
 
-DEPTH = 10  # hits fetched per query; MRR is cut here
+DEPTH = 100  # hits fetched per query: ranks are reported up to here (hit@100)
+MRR_DEPTH = 10  # MRR counts answers ranked up to here
 LINE_SLACK = 1  # cited lines may reach one line beyond the gold range
 
 
@@ -72,6 +78,7 @@ class Scores:
     hit_at_1: float = 0.0
     hit_at_5: float = 0.0
     mrr_at_10: float = 0.0
+    hit_at_100: float = 0.0  # answered anywhere in the DEPTH hits fetched: what reordering could reach
     line_numbered: int = 0  # queries whose gold carries printed lines
     exact_lines_at_1: float | None = None
 
@@ -85,7 +92,8 @@ class Scores:
             queries=n,
             hit_at_1=sum(r.rank == 1 for r in results) / n,
             hit_at_5=sum(r.rank is not None and r.rank <= 5 for r in results) / n,
-            mrr_at_10=sum(1.0 / r.rank for r in results if r.rank) / n,
+            mrr_at_10=sum(1.0 / r.rank for r in results if r.rank and r.rank <= MRR_DEPTH) / n,
+            hit_at_100=sum(r.rank is not None for r in results) / n,
             line_numbered=len(numbered),
             exact_lines_at_1=(sum(bool(r.exact_lines) for r in numbered) / len(numbered)) if numbered else None,
         )

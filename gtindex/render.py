@@ -128,8 +128,10 @@ def render_eval(console, reports) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    from .evaluate import DEPTH
+
     table = Table(title="retrieval quality")
-    for column in ("mode", "style", "n", "hit@1", "hit@5", "MRR@10", "exact lines@1"):
+    for column in ("mode", "style", "n", "hit@1", "hit@5", "MRR@10", "exact lines@1", "hit@100"):
         table.add_column(column, justify="right" if column not in ("mode", "style") else "left")
     for report in reports:
         rows = [("all", report.overall)] + sorted(report.by_style.items())
@@ -139,7 +141,7 @@ def render_eval(console, reports) -> None:
                 if scores.exact_lines_at_1 is not None else "-"
             )
             table.add_row(report.mode, style, str(scores.queries), f"{scores.hit_at_1:.2f}",
-                          f"{scores.hit_at_5:.2f}", f"{scores.mrr_at_10:.3f}", exact)
+                          f"{scores.hit_at_5:.2f}", f"{scores.mrr_at_10:.3f}", exact, f"{scores.hit_at_100:.2f}")
     console.print(table)
     for report in reports:
         if not report.misses:
@@ -150,7 +152,7 @@ def render_eval(console, reports) -> None:
                 f"{g.doc} PDF p. {g.pdf_page}" + (f" lines {g.lines[0]}–{g.lines[1]}" if g.lines else "")
                 for g in result.query.gold
             )
-            rank = f"rank {result.rank}" if result.rank else "not found"
+            rank = f"rank {result.rank}" if result.rank else f"not in the top {DEPTH}"
             console.print(Text.assemble((result.query.id, "bold"), f" ({result.query.style}, {rank}) ",
                                         sanitize_text(result.query.query)))
             console.print(Text(f"   expected: {expected}", style="green"))

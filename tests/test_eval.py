@@ -54,6 +54,17 @@ def test_scores_rank_mrr_and_exact_lines():
     assert scores.hit_at_1 == 0.5 and scores.hit_at_5 == 1.0
     assert scores.mrr_at_10 == pytest.approx((0.5 + 1.0) / 2)
     assert scores.exact_lines_at_1 == 0.5 and scores.line_numbered == 2
+    assert scores.hit_at_100 == 1.0
+
+
+def test_answers_beyond_ten_count_in_hit_at_100_but_not_in_mrr():
+    gold = GoldQuery("q", "stopping rules", "keyword", (GoldEntry("a.pdf", 11, (348, 350), QUOTE),))
+    hits = [_hit(doc="b.pdf", rank=rank) for rank in range(1, 12)] + [_hit(rank=12)]
+    late, missed = score_query(gold, hits, {}), score_query(gold, hits[:11], {})
+    assert late.rank == 12 and missed.rank is None
+    scores = Scores.of([late, missed])
+    assert scores.mrr_at_10 == 0.0 and scores.hit_at_5 == 0.0
+    assert scores.hit_at_100 == 0.5
 
 
 def test_bad_gold_file_is_a_clear_error(tmp_path):
