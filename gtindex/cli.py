@@ -21,6 +21,9 @@ EXIT_ERROR = 2
 EXIT_PARTIAL = 3  # build finished, some files skipped (each reported)
 
 DEFAULT_INDEX = "indexes/default"
+# Commands that only print what they read: a reader that stops reading (`| head`) got what it
+# asked for, so that ends them with 0 as it ends ripgrep, not with click's 1 ("nothing found").
+PRINTING_COMMANDS = frozenset({"parse", "list", "versions", "search", "show", "eval"})
 
 
 class GtindexGroup(click.Group):
@@ -45,6 +48,12 @@ class GtindexGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("gtindex: interrupted", err=True)
             sys.exit(130)
+        except BrokenPipeError:
+            if ctx.invoked_subcommand not in PRINTING_COMMANDS:
+                raise
+            # Later writes (the interpreter's final flush) go nowhere instead of failing again.
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(EXIT_FOUND)
 
 
 @click.group(cls=GtindexGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -104,11 +113,11 @@ def parse(file, as_json):
     if as_json:
         click.echo(terminal_safe_json(document.to_json()))
     else:
-        from rich.console import Console
+        from .render import console
 
         # rich colours only a terminal and honours NO_COLOR; highlight=False keeps it from
         # colouring numbers and URLs inside document text.
-        render_document(Console(highlight=False), document)
+        render_document(console(highlight=False), document)
     sys.exit(EXIT_FOUND)
 
 
@@ -241,11 +250,11 @@ def list_command(index_dir, as_json):
     if as_json:
         click.echo(terminal_safe_json({"documents": [entry.to_json() for entry in entries]}))
     else:
-        from rich.console import Console
+        from .render import console
 
         from .render import render_document_list
 
-        render_document_list(Console(highlight=False), entries)
+        render_document_list(console(highlight=False), entries)
     sys.exit(EXIT_FOUND if entries else EXIT_NOTHING)
 
 
@@ -262,11 +271,11 @@ def versions(doc, index_dir, as_json):
     if as_json:
         click.echo(terminal_safe_json({"doc": name, "versions": [entry.to_json() for entry in entries]}))
     else:
-        from rich.console import Console
+        from .render import console
 
         from .render import render_document_list
 
-        render_document_list(Console(highlight=False), entries, versions_of=name)
+        render_document_list(console(highlight=False), entries, versions_of=name)
     sys.exit(EXIT_FOUND)
 
 
@@ -302,13 +311,10 @@ def search(query, index_dir, k, as_json, doc, status, since, mode, include_super
     if as_json:
         click.echo(terminal_safe_json({"query": query, "hits": [hit.to_json() for hit in hits]}))
     elif hits:
-        from rich.console import Console
-
         from .lexical import build_query
+        from .render import console, render_hits
 
-        from .render import render_hits
-
-        render_hits(Console(), hits, build_query(query).words)
+        render_hits(console(), hits, build_query(query).words)
     else:
         click.echo("no matches", err=True)
     sys.exit(EXIT_FOUND if hits else EXIT_NOTHING)
@@ -402,11 +408,11 @@ def show(doc, numbers, page, index_dir, as_json):
         click.echo(terminal_safe_json({"doc": info.doc, "title": info.title, "line_kind": info.line_kind,
                                        "lines": [{key: row[key] for key in keys} for row in rows]}))
     else:
-        from rich.console import Console
+        from .render import console
 
         from .render import render_lines
 
-        render_lines(Console(), info, rows)
+        render_lines(console(), info, rows)
     sys.exit(EXIT_FOUND)
 
 
@@ -428,11 +434,11 @@ def eval_command(gold, index_dir, modes, as_json):
         payload = [report.to_json() for report in reports]
         click.echo(terminal_safe_json(payload[0] if len(payload) == 1 else payload))
     else:
-        from rich.console import Console
+        from .render import console
 
         from .render import render_eval
 
-        render_eval(Console(), reports)
+        render_eval(console(), reports)
     sys.exit(EXIT_FOUND)
 
 

@@ -23,6 +23,20 @@ _ANSI_SEQUENCE = re.compile(
     re.VERBOSE,
 )
 
+def console(**options):
+    """A rich Console for a command's output. rich ends the process with exit 1 when the
+    reader closes the pipe (`gtindex search ... | head`); this one raises BrokenPipeError
+    instead, so the CLI decides what a closed pipe means (cli.PRINTING_COMMANDS)."""
+    from rich.console import Console
+
+    class PipeAwareConsole(Console):
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            raise BrokenPipeError
+
+    return PipeAwareConsole(**options)
+
+
 # C0 controls except \t and \n, DEL, C1 controls, and Unicode bidi controls
 # (embeddings, overrides, isolates, marks) that can reorder what the reader sees.
 _CONTROL_CHARS = re.compile(

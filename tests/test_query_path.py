@@ -244,3 +244,19 @@ def test_the_console_command_skips_teardown_after_a_search_yet_keeps_output_and_
     assert error.returncode == 2 and "no document named" in error.stderr
     shown = gtindex("show", RARE, "--lines", "348-351", "--index", str(small_index))
     assert shown.returncode == 0 and "teardown ran" in shown.stderr
+
+
+def test_a_reader_that_stops_reading_ends_a_search_with_0_not_nothing_found(small_index):
+    """`gtindex search ... | head -1`: the hits were found and being printed; the closed pipe
+    must not turn that into exit 1 (nothing found) or a traceback."""
+    code = "import sys; from gtindex.cli import run; sys.argv = ['gtindex', *sys.argv[1:]]; run()"
+    for extra in ([], ["--json"]):
+        reader = subprocess.Popen(
+            [sys.executable, "-c", code, "search", "stopping rules", "--index", str(small_index), "-k", "20", *extra],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "80"},
+        )
+        reader.stdout.read(1)
+        reader.stdout.close()  # as `head -c 1` does
+        stderr = reader.stderr.read().decode()
+        assert reader.wait(timeout=300) == 0, stderr
+        assert "Traceback" not in stderr and "Broken pipe" not in stderr
