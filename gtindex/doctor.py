@@ -83,6 +83,7 @@ def diagnose(index_dir: Path | str, build_model: bool = True) -> DoctorReport:
         ("sqlite integrity", _check_sqlite, ("generation",)),
         ("fts5 integrity", _check_fts, ("conn",)),
         ("bm25 postings agree with FTS5", _check_postings, ("conn",)),
+        ("layout agrees with the tables", _check_layout, ("conn",)),
         ("faiss vectors", _check_vectors, ("generation",)),
         ("counts", _check_counts, ("conn", "vectors", "manifest")),
         ("every passage has its vector", _check_passage_vectors, ("conn", "vectors")),
@@ -248,6 +249,26 @@ def _check_postings(context: _Context) -> str:
                               "rebuild with `gtindex build --rebuild`")
             checked += 1
     return f"{checked} sampled terms score as FTS5 scores them"
+
+
+def _check_layout(context: _Context) -> str:
+    """The layout arrays (what search maps candidates and filters with, never asking SQL)
+    against the tables they are built from: spans' places, passages' documents and the
+    span_passages relation. A stale or damaged layout would cite wrong lines silently."""
+    conn = context.conn
+    layout = store.Layout.read(conn)
+    spans = conn.execute("SELECT span_id, doc_id, seq_start, seq_end FROM spans ORDER BY span_id").fetchall()
+    passages = conn.execute("SELECT passage_id, doc_id FROM passages ORDER BY passage_id").fetchall()
+    pairs = conn.execute("SELECT span_id, passage_id FROM span_passages").fetchall()
+    expected = store.Layout.of([row[1:] for row in spans], pairs, [row[1] for row in passages])
+    ids_in_order = ([row[0] for row in spans] == list(range(1, len(spans) + 1))
+                    and [row[0] for row in passages] == list(range(1, len(passages) + 1)))
+    differing = [name for name in store.LAYOUT_FIELDS
+                 if not np.array_equal(getattr(layout, name), getattr(expected, name))]
+    if not ids_in_order or differing:
+        what = ", ".join(differing) if differing else "span or passage ids are not 1..n"
+        raise _Failed(f"the layout disagrees with the tables ({what}); rebuild with `gtindex build --rebuild`")
+    return f"{len(spans)} sentences, {len(passages)} passages, {len(pairs)} sentence-passage pairs"
 
 
 def _check_counts(context: _Context) -> str:

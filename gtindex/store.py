@@ -322,18 +322,18 @@ class Layout:
 
     def write(self, conn: sqlite3.Connection) -> None:
         conn.executemany("INSERT INTO layout(name, data) VALUES (?, ?)",
-                         [(name, getattr(self, name).astype("<i4").tobytes()) for name in _LAYOUT_FIELDS])
+                         [(name, getattr(self, name).astype("<i4").tobytes()) for name in LAYOUT_FIELDS])
 
     @classmethod
     def read(cls, conn: sqlite3.Connection) -> "Layout":
         stored = dict(conn.execute("SELECT name, data FROM layout"))
-        missing = [name for name in _LAYOUT_FIELDS if name not in stored]
+        missing = [name for name in LAYOUT_FIELDS if name not in stored]
         if missing:
             raise IndexError_(f"the index has no layout ({', '.join(missing)}); rebuild with `gtindex build --rebuild`")
-        return cls(**{name: np.frombuffer(stored[name], dtype="<i4") for name in _LAYOUT_FIELDS})
+        return cls(**{name: np.frombuffer(stored[name], dtype="<i4") for name in LAYOUT_FIELDS})
 
 
-_LAYOUT_FIELDS = tuple(field.name for field in dataclass_fields(Layout))
+LAYOUT_FIELDS = tuple(field.name for field in dataclass_fields(Layout))
 
 
 def _offsets(ids: np.ndarray, size: int) -> np.ndarray:

@@ -193,7 +193,7 @@ def test_doctor_on_a_healthy_index_passes_every_check(small_index):
     lines = result.stdout.splitlines()
     assert lines[-1] == f"{small_index}: healthy"
     checks = lines[:-1]
-    assert len(checks) == 12 and all(line.startswith("ok    ") for line in checks), result.stdout
+    assert len(checks) == 13 and all(line.startswith("ok    ") for line in checks), result.stdout
     assert any("bundled model (offline)" in line and "min cosine 1.0" in line for line in checks)
     # doctor writes nothing (the FTS5 check runs on an in-memory copy)
     assert {p: p.stat().st_mtime_ns for p in small_index.rglob("*") if p.is_file()} == before
@@ -204,7 +204,7 @@ def test_doctor_json_lists_every_check(small_index):
     assert result.exit_code == 0
     payload = json.loads(result.stdout)
     assert payload["ok"] is True and payload["generation"] == live(small_index).name
-    assert [check["ok"] for check in payload["checks"]] == [True] * 11
+    assert [check["ok"] for check in payload["checks"]] == [True] * 12
     assert {"name", "ok", "detail"} == set(payload["checks"][0])
 
 
@@ -236,6 +236,19 @@ def test_doctor_finds_bm25_postings_that_disagree_with_fts5(small_index, tmp_pat
     report = diagnose(index_dir, build_model=False)
     failed = {check.name: check.detail for check in report.failed}
     assert f"passages_bm25 disagrees with FTS5 for the term {term!r}" in failed["bm25 postings agree with FTS5"]
+
+
+def test_doctor_finds_a_layout_that_disagrees_with_the_tables(small_index, tmp_path):
+    """Search maps candidate sentences to their passages and lines from the layout arrays
+    alone: a layout out of step with span_passages would cite silently wrong places."""
+    index_dir = copy_index(small_index, tmp_path / "index")
+    sqlite_path = own_file(live(index_dir) / "index.sqlite")
+    with sqlite3.connect(sqlite_path) as conn:
+        span_id, passage_id = conn.execute("SELECT span_id, passage_id FROM span_passages LIMIT 1").fetchone()
+        conn.execute("DELETE FROM span_passages WHERE span_id = ? AND passage_id = ?", (span_id, passage_id))
+    report = diagnose(index_dir, build_model=False)
+    failed = {check.name: check.detail for check in report.failed}
+    assert "the layout disagrees with the tables (holder_offsets" in failed["layout agrees with the tables"]
 
 
 def test_doctor_without_an_index(tmp_path):
