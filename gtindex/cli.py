@@ -250,9 +250,7 @@ def list_command(index_dir, as_json):
     if as_json:
         click.echo(terminal_safe_json({"documents": [entry.to_json() for entry in entries]}))
     else:
-        from .render import console
-
-        from .render import render_document_list
+        from .render import console, render_document_list
 
         render_document_list(console(highlight=False), entries)
     sys.exit(EXIT_FOUND if entries else EXIT_NOTHING)
@@ -271,9 +269,7 @@ def versions(doc, index_dir, as_json):
     if as_json:
         click.echo(terminal_safe_json({"doc": name, "versions": [entry.to_json() for entry in entries]}))
     else:
-        from .render import console
-
-        from .render import render_document_list
+        from .render import console, render_document_list
 
         render_document_list(console(highlight=False), entries, versions_of=name)
     sys.exit(EXIT_FOUND)
@@ -408,9 +404,7 @@ def show(doc, numbers, page, index_dir, as_json):
         click.echo(terminal_safe_json({"doc": info.doc, "title": info.title, "line_kind": info.line_kind,
                                        "lines": [{key: row[key] for key in keys} for row in rows]}))
     else:
-        from .render import console
-
-        from .render import render_lines
+        from .render import console, render_lines
 
         render_lines(console(), info, rows)
     sys.exit(EXIT_FOUND)
@@ -434,9 +428,7 @@ def eval_command(gold, index_dir, modes, as_json):
         payload = [report.to_json() for report in reports]
         click.echo(terminal_safe_json(payload[0] if len(payload) == 1 else payload))
     else:
-        from .render import console
-
-        from .render import render_eval
+        from .render import console, render_eval
 
         render_eval(console(), reports)
     sys.exit(EXIT_FOUND)
