@@ -604,11 +604,6 @@ def _reference_shares(spans: dict[int, _Span], references: dict[tuple[str, ...],
     return shares
 
 
-def _marks(count: int, mark: str = "?") -> str:
-    """SQL placeholders: `count` marks joined by commas."""
-    return ",".join([mark] * count)
-
-
 class _InBackground:
     """fn(*args) in a thread; result() waits and returns its value or raises its error."""
 

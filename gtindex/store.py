@@ -102,15 +102,15 @@ CREATE INDEX spans_doc ON spans(doc_id, seq_start);
 CREATE VIRTUAL TABLE spans_fts USING fts5(
     text, content='spans', content_rowid='span_id', tokenize='porter unicode61'
 );
--- lexical.py: per FTS5 term (porter stem), the rows holding it and the term's bm25 score
--- in each, as FTS5 computes it: rowids little-endian int32, impacts little-endian float32.
-CREATE TABLE span_passages(                                 -- the passages holding each sentence (passages.holders)
+CREATE TABLE span_passages(                                 -- the passages holding each sentence (passages.span_holders)
     span_id INTEGER NOT NULL REFERENCES spans, passage_id INTEGER NOT NULL REFERENCES passages,
     PRIMARY KEY (span_id, passage_id)
 ) WITHOUT ROWID;
 -- Layout: spans' doc_id, seq_start, seq_end, passages' doc_id and span_passages both
 -- ways, as little-endian int32 arrays indexed by id (see Layout), for search.
 CREATE TABLE layout(name TEXT PRIMARY KEY, data BLOB NOT NULL);
+-- lexical.py: per FTS5 term (porter stem), the rows holding it and the term's bm25 score
+-- in each, as FTS5 computes it: rowids little-endian int32, impacts little-endian float32.
 CREATE TABLE passages_bm25(term TEXT PRIMARY KEY, rowids BLOB NOT NULL, impacts BLOB NOT NULL);
 CREATE TABLE spans_bm25(term TEXT PRIMARY KEY, rowids BLOB NOT NULL, impacts BLOB NOT NULL);
 CREATE TABLE embeddings(content_hash TEXT PRIMARY KEY, vector BLOB NOT NULL) WITHOUT ROWID;
