@@ -2,8 +2,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# The real corpus lives beside the repo in ../shared (never copied in); corpus/ documents it.
-CORPUS ?= $(if $(wildcard ../shared/corpus),../shared/corpus,corpus)
+# The default corpus is part of the repository (corpus/: 50 PDFs, 3 web pages, provenance).
+CORPUS ?= corpus
 INDEX ?= indexes/default
 QUERY ?= stopping rules
 export HF_HUB_OFFLINE := 1
@@ -29,6 +29,12 @@ index: install
 
 demo: index
 	$(BIN)/gtindex search "$(QUERY)" --index $(INDEX) -k 3
+	@echo
+	@echo "Next (activate with: . $(VENV)/bin/activate, or prefix $(BIN)/):"
+	@echo "  gtindex search \"long-term follow-up duration\" --index $(INDEX)"
+	@echo "  gtindex show fda-gt-rare-diseases-draft-2018 --lines 348-351 --index $(INDEX)"
+	@echo "  gtindex build ~/guidances --index $(INDEX)      # your own folder of guidances"
+	@echo "  gtindex add new-guidance.pdf --index $(INDEX)   # one new guidance"
 
 # pdfgrep is the baseline the CLI is timed against (Debian package); the bench says so when it is missing.
 bench: install

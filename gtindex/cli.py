@@ -124,18 +124,16 @@ def parse(file, as_json):
 # ------------------------------------------------------------------ build / search / show / eval
 
 DEFAULT_CORPUS = Path("corpus")
-SHARED_CORPUS = Path("../shared/corpus")
+# The development gold set the repository ships (eval/README.md gives its format).
+DEFAULT_GOLD = Path("eval/dev.jsonl")
 
 
 def _default_sources() -> list[Path]:
-    """corpus/, or the shared test corpus beside the repo when corpus/ holds no documents."""
+    """corpus/ (the repository's default corpus) when it holds documents."""
     from .ingest import discover
 
     if DEFAULT_CORPUS.is_dir() and discover([DEFAULT_CORPUS]):
         return [DEFAULT_CORPUS]
-    if SHARED_CORPUS.is_dir():
-        click.echo(f"no documents in {DEFAULT_CORPUS}/; building from {SHARED_CORPUS}", err=True)
-        return [SHARED_CORPUS]
     raise click.UsageError(f"no documents in {DEFAULT_CORPUS}/; give the folders or files to index")
 
 
@@ -411,13 +409,14 @@ def show(doc, numbers, page, index_dir, as_json):
 
 
 @main.command(name="eval")
-@click.argument("gold", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("gold", required=False, default=DEFAULT_GOLD,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @index_option
 @click.option("--mode", "modes", multiple=True, type=click.Choice(["hybrid", "dense", "lexical"]),
               help="Retrieval to score; repeat to compare [default: hybrid].")
 @click.option("--json", "as_json", is_flag=True, help="Print scores and misses as JSON.")
 def eval_command(gold, index_dir, modes, as_json):
-    """Score search against a gold set: hit@1, hit@5, MRR@10, exact lines@1, per query style."""
+    """Score search against a gold set (default eval/dev.jsonl): hit@1, hit@5, MRR@10, exact lines@1, per query style."""
     from .evaluate import evaluate
     from .render import terminal_safe_json
     from .search import Index

@@ -1,4 +1,4 @@
-"""Shared test fixtures. Real data is read from ../shared beside the repo (never copied in)."""
+"""Shared test fixtures. Real data is the repository's own: corpus/ and eval/dev.jsonl."""
 from __future__ import annotations
 
 import json
@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("GTINDEX_SHARED", REPO.parent / "shared"))
-CORPUS = SHARED / "corpus"
+CORPUS = REPO / "corpus"
 PDF_DIR = CORPUS / "pdf"
 HTML_DIR = CORPUS / "html"
-DEV_GOLD = SHARED / "eval" / "dev.jsonl"
+DEV_GOLD = REPO / "eval" / "dev.jsonl"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -20,7 +19,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 def pytest_sessionstart(session):
     if not PDF_DIR.is_dir():
-        raise pytest.UsageError(f"shared test data not found at {SHARED}; set GTINDEX_SHARED")
+        raise pytest.UsageError(f"the corpus is missing from {CORPUS}: the repository ships it (git checkout corpus)")
 
 
 @pytest.fixture(scope="session")
@@ -36,7 +35,7 @@ def dev_gold() -> list[dict]:
 
 @pytest.fixture(scope="session")
 def corpus_index(tmp_path_factory) -> Path:
-    """ONE real index over the whole shared corpus (every PDF and web page), built once per session.
+    """ONE real index over the whole corpus (every PDF and web page), built once per session.
 
     Takes minutes (parsing ~1,300 pages and embedding every passage and sentence); every
     test that needs a real index shares it and must not modify it.

@@ -1,4 +1,4 @@
-"""gtindex fetch: downloads from a local HTTP server on 127.0.0.1 serving the real shared PDFs and pages.
+"""gtindex fetch: downloads from a local HTTP server on 127.0.0.1 serving the real corpus PDFs and pages.
 
 No traffic leaves 127.0.0.1: links to other hosts are only ever classified, never requested, and
 the mirror tests use www.fda.gov URLs that must resolve inside the mirror folder.

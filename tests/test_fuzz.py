@@ -1,6 +1,6 @@
 """Fuzzing the parsers: mutated real PDFs and web pages give a Document or a ParseError, nothing else.
 
-Hypothesis mutates small real files from ../shared (byte flips, truncations, deletions,
+Hypothesis mutates small real files from corpus/ (byte flips, truncations, deletions,
 duplications, splices of two files, PDF or HTML syntax fragments inserted) and hands each
 batch to `ingest.parse_many`, the way a build parses: in worker processes with a per-file
 time and memory limit. A worker that dies, which is what any exception other than

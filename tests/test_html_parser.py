@@ -1,4 +1,4 @@
-"""Web page parsing: the three real resource pages in ../shared plus small pages made here."""
+"""Web page parsing: the three real resource pages in corpus/ plus small pages made here."""
 from __future__ import annotations
 
 import pytest

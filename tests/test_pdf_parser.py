@@ -1,4 +1,4 @@
-"""PDF parser: the Rare Diseases reconstruction line by line, the whole shared corpus against
+"""PDF parser: the Rare Diseases reconstruction line by line, the whole corpus against
 sources.json and the dev gold quotes, generated PDFs for layouts the corpus lacks, bad input."""
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def norm(text: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------
-# parsing the shared corpus once per session (cached on disk by parser source hash)
+# parsing the corpus once per session (cached on disk by parser source hash)
 
 
 def _parse_one(path: str):
