@@ -448,6 +448,8 @@ DEFAULT_URL_LIST = "corpus/urls.txt"
               type=click.Path(file_okay=False, path_type=Path), help="Folder the PDFs are written to.")
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(min=0.1),
               help="Seconds to connect and for each read.")
+@click.option("--deadline", default=600.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="Seconds one download may take in all (a server sending a byte at a time never hits --timeout).")
 @click.option("--retries", default=2, show_default=True, type=click.IntRange(0, 10),
               help="Extra attempts after a timeout, dropped connection or 5xx.")
 @click.option("--max-mb", default=100.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
@@ -456,7 +458,7 @@ DEFAULT_URL_LIST = "corpus/urls.txt"
               help="Update the index afterwards [default: when the index exists and something was downloaded].")
 @index_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: downloaded, skipped, failed, ignored.")
-def fetch(pages, url_lists, mirror, corpus, timeout, retries, max_mb, build, index_dir, as_json):
+def fetch(pages, url_lists, mirror, corpus, timeout, deadline, retries, max_mb, build, index_dir, as_json):
     """Download new or revised guidances into the corpus, then update the index."""
     import json
 
@@ -467,7 +469,8 @@ def fetch(pages, url_lists, mirror, corpus, timeout, retries, max_mb, build, ind
         if not Path(DEFAULT_URL_LIST).is_file():
             raise click.UsageError(f"nothing to fetch: give --page HTML_FILE_OR_URL or --urls FILE (or create {DEFAULT_URL_LIST})")
         url_lists = (Path(DEFAULT_URL_LIST),)
-    options = FetchOptions(corpus=corpus, timeout=timeout, retries=retries, max_bytes=int(max_mb * MB), mirror=mirror)
+    options = FetchOptions(corpus=corpus, timeout=timeout, deadline=deadline, retries=retries,
+                           max_bytes=int(max_mb * MB), mirror=mirror)
     with _fetch_progress(enabled=not as_json and sys.stderr.isatty()) as progress:
         report = fetch_documents(options, pages, url_lists, progress)
     result = report.to_json()

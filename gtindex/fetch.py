@@ -10,10 +10,13 @@ Where the URLs come from:
 
 What a download must pass before it lands in the corpus (a file there becomes citable):
 http/https only (a `file:` URL is only ever resolved inside the `--from` mirror folder), a
-connect/read timeout, retries with backoff on timeouts, dropped connections and 5xx (never on
-4xx), a size cap checked on Content-Length and again while streaming, and the `%PDF-` magic
-bytes. The body is streamed into a temporary file in the corpus folder and moved into place with
-`os.replace`, so the corpus never holds a half-written PDF. File names from the URL or the
+connect/read timeout, a total deadline per download attempt (a server sending one byte a second
+never times out a read), retries with backoff on timeouts, dropped connections and 5xx (never on
+4xx), a size cap checked on Content-Length and again while streaming, the whole declared
+Content-Length received (a connection closed early is a failed download, not a short PDF), and
+the `%PDF-` magic bytes. The body is streamed into a temporary file in the corpus folder and
+moved into place with `os.replace`, so the corpus never holds a half-written PDF; SIGTERM
+unwinds like Ctrl-C, so the temporary file is removed then too. File names from the URL or the
 Content-Disposition header are reduced to a safe ASCII basename ending in `.pdf`; nothing is ever
 written outside the corpus folder.
 
@@ -28,7 +31,10 @@ import http.client
 import json
 import os
 import re
+import signal
+import socket
 import tempfile
+import threading
 import time
 import unicodedata
 import urllib.error
@@ -51,6 +57,9 @@ CHUNK_BYTES = 64 * 1024
 PDF_MAGIC = b"%PDF-"
 HTML_NOT_PDF = "server returned an HTML page, not a PDF"
 MAX_NAME_STEM = 120  # far below any filesystem's 255-byte limit, room for "-2" suffixes
+# Longest name looked up in a mirror folder or taken from a ledger: longer ones cannot exist
+# on any common filesystem (255 bytes) and make os.stat fail with "File name too long".
+MAX_LOOKUP_NAME_BYTES = 255
 MAX_BACKOFF_S = 10.0
 USER_AGENT = f"gtindex/{__version__} (guidance fetch)"
 
@@ -75,6 +84,7 @@ Progress = Callable[[int, int, str], None]  # (done, total, url being fetched)
 class FetchOptions:
     corpus: Path  # folder the PDFs are written to (created if missing)
     timeout: float = 30.0  # seconds, for connecting and for each read
+    deadline: float = 600.0  # seconds for one download attempt in all (slow senders never hit `timeout`)
     retries: int = 2  # extra attempts after a transient failure
     max_bytes: int = 100 * MB
     backoff: float = 0.5  # first retry delay in seconds; doubles per attempt
@@ -362,6 +372,7 @@ class Response:
     filename: str | None  # Content-Disposition filename, or the mirror file's name
     etag: str | None = None
     last_modified: str | None = None
+    deadline: _Deadline | None = None  # the attempt's deadline (HTTP only): reading checks it
 
 
 class _WebOnlyRedirects(urllib.request.HTTPRedirectHandler):
@@ -373,35 +384,134 @@ class _WebOnlyRedirects(urllib.request.HTTPRedirectHandler):
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
+class _Deadline:
+    """The time one download attempt may take in all. A socket timeout bounds each read, but a
+    server that sends a byte every few seconds never trips it; when the deadline passes, a
+    timer thread shuts the attempt's sockets down, which ends whatever read is blocked."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def watch(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                _shut_down(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                _shut_down(sock)
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def failure(self) -> FetchFailure:
+        # not transient: a server this slow would only use up the next attempt's deadline too
+        return FetchFailure(f"took longer than the {self.seconds:g} s deadline for one download (the server "
+                            "sends too slowly); raise --deadline to allow more")
+
+
+def _shut_down(sock: socket.socket) -> None:
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)  # the plain socket's: wakes a blocked read, TLS too
+    except OSError:
+        pass  # already closed
+
+
+class _DeadlineHandlers:
+    """urllib handlers whose connections register their sockets with the current deadline."""
+
+    def __init__(self, transport: HttpTransport):
+        self.transport = transport
+
+    def connection_class(self, http_class):
+        transport = self.transport
+
+        def make(host, **kwargs):
+            connection = http_class(host, **kwargs)
+            connect = connection.connect
+
+            def watched_connect():
+                connect()
+                if transport.deadline_now is not None:
+                    transport.deadline_now.watch(connection.sock)
+
+            connection.connect = watched_connect
+            return connection
+
+        return make
+
+    def handlers(self) -> list:
+        outer = self
+
+        class Http(urllib.request.HTTPHandler):
+            def do_open(self, http_class, req, **kwargs):
+                return super().do_open(outer.connection_class(http_class), req, **kwargs)
+
+        class Https(urllib.request.HTTPSHandler):
+            def do_open(self, http_class, req, **kwargs):
+                return super().do_open(outer.connection_class(http_class), req, **kwargs)
+
+        return [Http(), Https()]
+
+
 class HttpTransport:
-    def __init__(self, timeout: float):
+    def __init__(self, timeout: float, deadline: float = 600.0):
         self.timeout = timeout
-        self.opener = urllib.request.build_opener(_WebOnlyRedirects())
+        self.deadline = deadline
+        self.deadline_now: _Deadline | None = None  # of the attempt in progress (one at a time)
+        self.opener = urllib.request.build_opener(_WebOnlyRedirects(), *_DeadlineHandlers(self).handlers())
 
     @contextmanager
     def open(self, url: str, page: bool = False) -> Iterator[Response]:
         accept = "text/html,*/*;q=0.5" if page else "application/pdf,*/*;q=0.5"
         request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT, "Accept": accept})
+        deadline = self.deadline_now = _Deadline(self.deadline)
         try:
-            raw = self.opener.open(request, timeout=self.timeout)
-        except urllib.error.HTTPError as exc:
-            exc.close()
-            raise FetchFailure(f"HTTP {exc.code} {exc.reason}", transient=exc.code >= 500) from None
-        except urllib.error.URLError as exc:
-            raise _network_failure(exc.reason, self.timeout) from None
-        except (OSError, http.client.HTTPException) as exc:  # timeouts and resets while reading the status line
-            raise _network_failure(exc, self.timeout) from None
-        with raw:
-            headers = raw.headers
-            yield Response(
-                stream=raw,
-                url=raw.geturl(),
-                length=_content_length(headers.get("Content-Length")),
-                content_type=headers.get_content_type() if headers.get("Content-Type") else "",
-                filename=headers.get_filename(),
-                etag=headers.get("ETag"),
-                last_modified=headers.get("Last-Modified"),
-            )
+            try:
+                raw = self.opener.open(request, timeout=self.timeout)
+            except FetchFailure:
+                raise
+            except Exception as exc:
+                if deadline.expired:  # a status line or headers sent byte by byte
+                    raise deadline.failure() from None
+                raise _open_failure(exc, self.timeout) from None
+            with raw:
+                headers = raw.headers
+                yield Response(
+                    stream=raw,
+                    url=raw.geturl(),
+                    length=_content_length(headers.get("Content-Length")),
+                    content_type=headers.get_content_type() if headers.get("Content-Type") else "",
+                    filename=headers.get_filename(),
+                    etag=headers.get("ETag"),
+                    last_modified=headers.get("Last-Modified"),
+                    deadline=deadline,
+                )
+        finally:
+            deadline.cancel()
+            self.deadline_now = None
+
+
+def _open_failure(exc: Exception, timeout: float) -> Exception:
+    if isinstance(exc, urllib.error.HTTPError):
+        exc.close()
+        return FetchFailure(f"HTTP {exc.code} {exc.reason}", transient=exc.code >= 500)
+    if isinstance(exc, urllib.error.URLError):
+        return _network_failure(exc.reason, timeout)
+    if isinstance(exc, (OSError, http.client.HTTPException)):  # timeouts and resets while reading the status line
+        return _network_failure(exc, timeout)
+    return exc
 
 
 def _network_failure(error: object, timeout: float) -> FetchFailure:
@@ -430,7 +540,7 @@ class MirrorTransport:
             names += [basename, f"{basename}.html", f"{basename}.htm"]
         else:
             names += [basename, *name_candidates(url)]
-        return list(dict.fromkeys(name for name in names if name and Path(name).name == name))
+        return list(dict.fromkeys(name for name in names if name and Path(name).name == name and _name_fits(name)))
 
     @contextmanager
     def open(self, url: str, page: bool = False) -> Iterator[Response]:
@@ -444,19 +554,43 @@ class MirrorTransport:
 
     def _is_mirror_file(self, path: Path) -> bool:
         # A symlink in the mirror may point anywhere; only files that really live in it are read.
-        return path.is_file() and path.resolve().parent == self.folder.resolve()
+        try:
+            return path.is_file() and path.resolve().parent == self.folder.resolve()
+        except (OSError, RuntimeError):  # a name the filesystem refuses, a symlink loop
+            return False
+
+
+def _name_fits(name: str) -> bool:
+    return len(name.encode("utf-8", "surrogateescape")) <= MAX_LOOKUP_NAME_BYTES
 
 
 # ---------------------------------------------------------------- one download
 
 
 def _chunks(response: Response) -> Iterator[bytes]:
+    """The body as it arrives (read1: one socket read at a time, so the deadline is checked
+    while a slow server trickles); a body shorter than its Content-Length is a failure."""
+    read = getattr(response.stream, "read1", None) or response.stream.read
+    received = 0
+    deadline = response.deadline
     try:
-        yield from iter(lambda: response.stream.read(CHUNK_BYTES), b"")
-    except (OSError, http.client.HTTPException) as exc:  # read timeout, reset, truncated body
+        while True:
+            chunk = read(CHUNK_BYTES)
+            if deadline is not None and deadline.expired:
+                raise deadline.failure()  # the shut-down socket reads as a clean end of file
+            if not chunk:
+                break
+            received += len(chunk)
+            yield chunk
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # read timeout, reset, truncated body
+        if deadline is not None and deadline.expired:
+            raise deadline.failure() from None
         transient = isinstance(exc, (TimeoutError, ConnectionError, http.client.HTTPException))
         reason = "timed out while reading" if isinstance(exc, TimeoutError) else f"download interrupted: {exc}"
         raise FetchFailure(reason, transient=transient) from None
+    if response.length is not None and received < response.length:
+        raise FetchFailure(f"download incomplete: the server declared {response.length:,} bytes and sent "
+                           f"{received:,} before closing the connection", transient=True)
 
 
 def _too_large(size: int, max_bytes: int) -> FetchFailure:
@@ -541,7 +675,7 @@ class Fetcher:
 
     def _transport(self):
         if self.options.mirror is None:
-            return HttpTransport(self.options.timeout)
+            return HttpTransport(self.options.timeout, self.options.deadline)
         mirror = self.options.mirror
         if not mirror.is_dir():
             raise GtindexError(f"{mirror}: mirror folder not found; --from takes a folder of downloaded files")
@@ -604,7 +738,7 @@ class Fetcher:
     def fetch_document(self, url: str) -> None:
         """Fetch one document URL into the corpus and record the outcome in the report."""
         known = self.ledger.file_for(url)
-        if known and (self.corpus / known).is_file():
+        if known and _name_fits(known) and (self.corpus / known).is_file():
             self.report.skipped.append({"url": url, "file": known, "reason": "already fetched"})
             return
         try:
@@ -612,6 +746,8 @@ class Fetcher:
             with_retries(lambda: self._download(url), self.options)
         except FetchFailure as exc:
             self.report.failed.append({"url": url, "reason": exc.reason})
+        except OSError as exc:  # writing into the corpus folder: one URL's failure, the report goes on
+            self.report.failed.append({"url": url, "reason": f"cannot write into the corpus folder: {exc.strerror or exc}"})
 
     def _download(self, url: str) -> None:
         with self.transport.open(url) as response:
@@ -661,7 +797,31 @@ def fetch(
     progress: Progress | None = None,
 ) -> FetchReport:
     """Fetch every guidance document named by `pages` and `url_lists` into `options.corpus`."""
-    return Fetcher(options).run(pages, url_lists, progress)
+    with _sigterm_unwinds():
+        return Fetcher(options).run(pages, url_lists, progress)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during a fetch: unwinds as Ctrl-C does."""
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """SIGTERM raises Terminated instead of ending the process on the spot, so that the
+    cleanup on the way out runs: a half-written `.fetch-*.part` is removed, the ledger is
+    either the old or the new one. Only the main thread can set a signal handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ---------------------------------------------------------------- index update after a fetch
