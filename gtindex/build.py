@@ -87,6 +87,7 @@ class _Target:
     files: list[SourceFile]
     sources: list[str]  # recorded in the manifest for the next plain `build`
     excluded: list[str]  # names `build` leaves out (taken out with `remove`)
+    adding: list[str] = field(default_factory=list)  # `add`: its files' names; one at least must be indexed
 
 
 @dataclass
@@ -154,6 +155,7 @@ def build_index(
         report.excluded = sorted(f.name for f in files if f.name in excluded)
         files = [f for f in files if f.name not in excluded]
         if not files:
+            _refuse_if_all_skipped(report)
             shown = ", ".join(str(s) for s in wanted)
             raise GtindexError(f"no PDF or HTML files found in {shown}; point `gtindex build` at a folder of guidances")
         return _Target(files, _absolute(wanted), excluded)
@@ -175,13 +177,14 @@ def add_documents(
     def plan(previous: _Previous | None, report: BuildReport) -> _Target:
         new = _discover(list(map(Path, files)), report)
         if not new:
+            _refuse_if_all_skipped(report)
             raise GtindexError(f"no PDF or HTML files in {', '.join(map(str, files))}")
         kept = previous.files if previous is not None else {}
         by_name = {**kept, **{f.name: f for f in new}}
         recorded = previous.sources if previous is not None else []
         sources = list(dict.fromkeys(recorded + [s for s in _absolute(files) if not _inside(s, recorded)]))
         excluded = [name for name in (previous.excluded if previous else []) if name not in by_name]
-        return _Target(sorted(by_name.values(), key=lambda f: f.name), sources, excluded)
+        return _Target(sorted(by_name.values(), key=lambda f: f.name), sources, excluded, [f.name for f in new])
 
     return _update(Path(index_dir), plan, progress, workers, rebuild=False, wait=wait, on_wait=on_wait)
 
@@ -231,13 +234,23 @@ def _discover(sources: list[Path], report: BuildReport) -> list[SourceFile]:
 
     Two different files with one name cannot both be cited by that name: the first by
     path is indexed and the other reported as skipped. Identical files with one name
-    (the same guidance in two folders) are one file.
+    (the same guidance in two folders) are one file. An entry that is not a readable
+    regular file (a FIFO, a device, a dangling link, a link loop, an unreadable file or
+    folder) is reported as skipped before anything opens it.
     """
-    from .ingest import discover
+    from .ingest import _resolved, discover, source_sha256
+
+    def unlistable(folder: Path, reason: str) -> None:
+        report.skipped.append((f"{folder}/", reason))
 
     by_name: dict[str, SourceFile] = {}
-    for path in sorted(discover(sources), key=lambda p: (p.name, str(p.resolve()))):
-        file = SourceFile(path.name, path.resolve(), store.file_sha256(path))
+    for path in sorted(discover(sources, on_skip=unlistable), key=lambda p: (p.name, str(_resolved(p)))):
+        try:
+            sha256 = source_sha256(path)
+        except ParseError as exc:
+            report.skipped.append((path.name, exc.reason))
+            continue
+        file = SourceFile(path.name, _resolved(path), sha256)
         first = by_name.get(file.name)
         if first is None:
             by_name[file.name] = file
@@ -288,7 +301,8 @@ def _update(
 ) -> BuildReport:
     report = BuildReport()
     started = time.perf_counter()
-    with store.writer_lock(index_dir, wait=wait, on_wait=on_wait), _progress_reporter(progress) as report_progress:
+    with _write_faults(index_dir, report), store.writer_lock(index_dir, wait=wait, on_wait=on_wait), \
+            _progress_reporter(progress) as report_progress:
         report.recovered = _recover(index_dir, rebuild)
         previous = None if rebuild else _open_previous(index_dir)
         try:
@@ -301,6 +315,61 @@ def _update(
     report.skipped.sort()
     report.seconds = time.perf_counter() - started
     return report
+
+
+@contextmanager
+def _write_faults(index_dir: Path, report: BuildReport):
+    """A read-only index or file system, or a full disk, as one line saying so (the OS,
+    SQLite and FAISS each say it their own way). The live generation is untouched: the
+    new one is written beside it, and what was written of it is gone by now."""
+    try:
+        yield
+    except (OSError, sqlite3.Error, RuntimeError) as exc:
+        fault = store.write_fault(exc)
+        if fault is None:
+            raise
+        raise GtindexError(write_fault_message(fault, index_dir, getattr(exc, "filename", None),
+                                               _space_needed(index_dir, report))) from None
+
+
+def write_fault_message(fault: str, index_dir: Path, filename: str | None = None, needed: int | None = None) -> str:
+    """One line for a write fault (store.write_fault): what is wrong and what to do."""
+    unchanged = "the index was left unchanged"
+    if fault == store.READ_ONLY:
+        return (f"{index_dir} is on a read-only file system; {unchanged}: "
+                "remount it read-write, or build a copy with --index DIR elsewhere")
+    if fault == store.NO_PERMISSION:
+        return (f"permission denied writing {filename or index_dir}; {unchanged}: "
+                f"run gtindex as the owner of {index_dir} or make it writable")
+    free = store.free_bytes(index_dir)
+    have = f"{free / 1e6:.1f} MB free" if free is not None else "no free space"
+    need = f", this update needs about {max(needed, 1e5) / 1e6:.1f} MB" if needed else ""
+    return f"no space left on the disk holding {index_dir} ({have}{need}); {unchanged}: free some space and run it again"
+
+
+BYTES_PER_TEXT = 7_000  # a new index: SQLite rows, FTS5, cached embedding and FAISS row per passage or sentence
+QUERY_MODEL_BYTES = 91_000_000  # model/ of a generation with no previous one to link it from
+
+
+def _space_needed(index_dir: Path, report: BuildReport) -> int | None:
+    """About how many bytes the new generation takes: the live one's, scaled by the texts
+    it will hold (its query model is hard-linked, free); for a first build, a figure per text."""
+    texts = report.passages + report.spans
+    try:
+        live = store.current_generation(index_dir)
+        manifest = store.read_manifest(live) if live is not None and live.is_dir() else None
+    except IndexError_:
+        manifest = None
+    if manifest is None:
+        return texts * BYTES_PER_TEXT + QUERY_MODEL_BYTES if texts else None
+    try:
+        sizes = manifest.get("files", {})
+        data = sum(size for name, size in sizes.items() if not name.startswith(f"{store.MODEL_DIR}/"))
+        counts = manifest.get("counts", {})
+        before = int(counts.get("passages") or 0) + int(counts.get("spans") or 0)
+    except (TypeError, ValueError, AttributeError):  # a damaged manifest: no estimate
+        return None
+    return int(data * texts / before) if texts and before else data
 
 
 def _recover(index_dir: Path, rebuild: bool) -> list[str]:
@@ -339,14 +408,13 @@ def _build(
     progress: ProgressFn,
     workers: int | None,
 ) -> None:
-    _count_changes(target, previous, report)
     with _stage(report.stage_seconds, "parse"):
         documents, names = _load_documents(target.files, previous, progress, workers, report)
-    if not documents:
-        raise GtindexError(
-            "every source file failed to parse; the index was left unchanged: "
-            + "; ".join(f"{name}: {reason}" for name, reason in report.skipped)
-        )
+    indexed = {name for doc_names in names.values() for name in doc_names}
+    if not documents or (target.adding and not indexed & set(target.adding)):
+        _refuse_if_all_skipped(report)
+        raise GtindexError("none of the files could be indexed; the index was left unchanged")
+    _count_changes(target, previous, indexed, report)
     store.pause_point("parsed")
     with _stage(report.stage_seconds, "split"):
         passages = [p for doc in documents for p in make_passages(doc)]
@@ -391,9 +459,20 @@ def _build(
     report.generation = final.name
 
 
-def _count_changes(target: _Target, previous: _Previous | None, report: BuildReport) -> None:
+def _refuse_if_all_skipped(report: BuildReport) -> None:
+    """Every file given failed: nothing is written (exit 2), and the one line says why."""
+    if report.skipped:
+        raise GtindexError(
+            "no source file could be indexed; the index was left unchanged: "
+            + "; ".join(f"{name}: {reason}" for name, reason in sorted(report.skipped))
+        )
+
+
+def _count_changes(target: _Target, previous: _Previous | None, indexed: set[str], report: BuildReport) -> None:
+    """What the new generation adds, changes and removes: names of files that were skipped
+    are not added (a changed file that no longer parses leaves the index: removed)."""
     before = {name: f.sha256 for name, f in previous.files.items()} if previous is not None else {}
-    after = {f.name: f.sha256 for f in target.files}
+    after = {f.name: f.sha256 for f in target.files if f.name in indexed}
     report.added = sorted(set(after) - set(before))
     report.removed = sorted(set(before) - set(after))
     report.changed = sorted(name for name in set(after) & set(before) if after[name] != before[name])
@@ -467,7 +546,12 @@ def _reusable_documents(previous: _Previous | None, by_hash: dict[str, list[Sour
 
 
 def _readable(file: SourceFile) -> bool:
-    return file.path.is_file() and store.file_sha256(file.path) == file.sha256
+    from .ingest import source_sha256
+
+    try:
+        return source_sha256(file.path) == file.sha256
+    except ParseError:
+        return False
 
 
 def _added_at(previous: _Previous | None) -> dict[str, str]:

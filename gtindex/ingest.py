@@ -8,9 +8,11 @@ that file.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -41,29 +43,97 @@ ParseResult = tuple[Path, Document | ParseError]
 # ----------------------------------------------------------------------------- discovery
 
 
-def discover(sources: Iterable[Path | str]) -> list[Path]:
+def discover(
+    sources: Iterable[Path | str], on_skip: Callable[[Path, str], None] | None = None
+) -> list[Path]:
     """Source files under `sources` (files or folders, recursive), sorted and deduplicated.
 
     Inside folders only .pdf/.html/.htm files are kept and hidden files and folders are
     skipped; a file named explicitly is always kept (its content decides what it is).
+    Entries that cannot be used as they stand (a dangling symbolic link, a link loop, a
+    FIFO) are returned too: `source_problem` tells why, and the caller reports them. A
+    folder that cannot be listed is passed to `on_skip(folder, reason)` (else ignored).
     """
     found: dict[Path, Path] = {}
     for source in sources:
         path = Path(source)
-        if not path.exists():
+        if not os.path.lexists(path):
             raise GtindexError(f"{path}: no such file or folder")
-        files = [path] if not path.is_dir() else _files_in_folder(path)
+        files = [path] if not path.is_dir() else _files_in_folder(path, on_skip)
         for file in files:
-            found.setdefault(file.resolve(), file)
+            found.setdefault(_resolved(file), file)
     return sorted(found.values())
 
 
-def _files_in_folder(folder: Path) -> Iterator[Path]:
-    for parent, dirnames, filenames in os.walk(folder):
+def _resolved(path: Path) -> Path:
+    """The path with links resolved; a link loop resolves to its absolute self."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError):  # RuntimeError: symlink loop (Python < 3.13)
+        return Path(os.path.abspath(path))
+
+
+def _files_in_folder(folder: Path, on_skip: Callable[[Path, str], None] | None = None) -> Iterator[Path]:
+    def unlistable(error: OSError) -> None:
+        if on_skip is not None:
+            on_skip(Path(error.filename or folder), f"folder cannot be read: {_os_reason(error)}")
+
+    for parent, dirnames, filenames in os.walk(folder, onerror=unlistable):
         dirnames[:] = [name for name in dirnames if not name.startswith(".")]
         for name in filenames:
             if not name.startswith(".") and Path(name).suffix.lower() in SOURCE_SUFFIXES:
                 yield Path(parent) / name
+
+
+def source_problem(path: Path) -> str | None:
+    """Why `path` cannot be read as a source file (None when it is a readable regular file).
+
+    Checked before anything opens the file: opening a FIFO blocks until a writer comes,
+    and reading a device such as /dev/zero never ends.
+    """
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop; fix or delete the link"
+        if exc.errno == errno.ENOENT and os.path.islink(path):
+            return f"dangling symbolic link (its target {os.readlink(path)} does not exist); fix or delete the link"
+        return f"could not read: {_os_reason(exc)}"
+    if stat.S_ISDIR(info.st_mode):
+        return "a folder, not a file"
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a FIFO (named pipe)" if stat.S_ISFIFO(info.st_mode) else (
+            "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode) else "a socket or other special file")
+        return f"not a regular file: {kind}"
+    return None
+
+
+def source_sha256(path: Path) -> str:
+    """sha256 of a source file's bytes; ParseError (with the reason) for anything that is not
+    a readable regular file. Never blocks: the file is opened non-blocking and checked again
+    once open, so a FIFO swapped in after the check cannot hang the caller either."""
+    import hashlib
+
+    problem = source_problem(path)
+    if problem is not None:
+        raise ParseError(str(path), problem)
+    digest = hashlib.sha256()
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise ParseError(str(path), "not a regular file")
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as exc:
+        raise ParseError(str(path), f"could not read: {_os_reason(exc)}") from None
+    return digest.hexdigest()
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied; make it readable"
+    return (exc.strerror or str(exc)).lower()
 
 
 # ----------------------------------------------------------------------------- one file

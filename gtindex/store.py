@@ -19,6 +19,7 @@ flock(), which the kernel releases when its holder dies, so it can never go stal
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import datetime, timezone
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -167,7 +169,11 @@ def current_generation(index_dir: Path) -> Path | None:
     pointer = Path(index_dir) / CURRENT_FILE
     if not pointer.is_file():
         return None
-    name = pointer.read_text(encoding="utf-8").strip()
+    try:
+        name = pointer.read_bytes().decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise IndexError_(f"{pointer} holds bytes that are not text, not a generation name; "
+                          "rebuild with `gtindex build --rebuild`") from None
     if not GENERATION.match(name):
         raise IndexError_(f"{pointer} names {name!r}, not a generation; rebuild with `gtindex build --rebuild`")
     return Path(index_dir) / name
@@ -211,7 +217,26 @@ def read_manifest(generation: Path) -> dict:
         raise IndexError_(f"{manifest_path} is damaged; rebuild with `gtindex build --rebuild`") from None
     if not isinstance(manifest, dict):
         raise IndexError_(f"{manifest_path} is damaged; rebuild with `gtindex build --rebuild`")
+    problem = _manifest_shape_problem(manifest)
+    if problem:
+        raise IndexError_(f"{manifest_path} is damaged ({problem}); rebuild with `gtindex build --rebuild`")
     return manifest
+
+
+# What readers take from a manifest, by key: the JSON type each must have when present.
+MANIFEST_SHAPE = {"files": dict, "sha256": dict, "counts": dict, "sources": list, "excluded": list, "skipped": list}
+
+
+def _manifest_shape_problem(manifest: dict) -> str:
+    """Why the manifest's fields cannot be read as this gtindex writes them ("" if they can)."""
+    for key, kind in MANIFEST_SHAPE.items():
+        if key in manifest and not isinstance(manifest[key], kind):
+            found = type(manifest[key]).__name__.replace("dict", "object").replace("list", "array")
+            return f"its {key!r} is a JSON {found}, not {'an object' if kind is dict else 'an array'}"
+    for name, size in manifest.get("files", {}).items():
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            return f"its 'files' gives {name!r} a size that is not a number of bytes"
+    return ""
 
 
 def incompatibility(manifest: dict, model_name: str, dim: int) -> str:
@@ -229,9 +254,16 @@ def incompatibility(manifest: dict, model_name: str, dim: int) -> str:
     return f"was built with {built}; this gtindex needs {wanted}; rebuild with `gtindex build --rebuild`"
 
 
+def sqlite_uri(path: Path, mode: str = "ro") -> str:
+    """A SQLite URI for `path`: every byte of the path that is special in a URI (`#`, `?`,
+    `%`, spaces, non-ASCII) percent-encoded, so that SQLite opens exactly that file."""
+    absolute = os.fsencode(os.path.abspath(path))  # bytes: a file name need not be UTF-8
+    return f"file:{quote(absolute, safe='/')}?mode={mode}"
+
+
 def connect_readonly(path: Path) -> sqlite3.Connection:
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        conn = sqlite3.connect(sqlite_uri(path), uri=True, check_same_thread=False)
         conn.execute("SELECT count(*) FROM meta").fetchone()
     except sqlite3.DatabaseError as exc:
         raise IndexError_(f"{path} cannot be read ({exc}); rebuild with `gtindex build`") from None
@@ -355,6 +387,41 @@ def cached_vectors(conn: sqlite3.Connection, hashes: Iterable[str]) -> dict[str,
 
 
 # --------------------------------------------------------------------------- writing
+
+
+READ_ONLY, NO_PERMISSION, DISK_FULL = "read-only", "permission", "full"
+_FAULT_ERRNOS = {errno.EROFS: READ_ONLY, errno.EACCES: NO_PERMISSION, errno.EPERM: NO_PERMISSION,
+                 errno.ENOSPC: DISK_FULL, errno.EDQUOT: DISK_FULL, errno.EFBIG: DISK_FULL}
+_FAULT_WORDS = (  # how SQLite and FAISS (a RuntimeError holding strerror) say the same
+    ("database or disk is full", DISK_FULL), ("no space left on device", DISK_FULL),
+    ("disk quota exceeded", DISK_FULL), ("read-only file system", READ_ONLY),
+    ("attempt to write a readonly database", READ_ONLY), ("permission denied", NO_PERMISSION),
+)
+
+
+def write_fault(exc: BaseException) -> str | None:
+    """READ_ONLY, NO_PERMISSION or DISK_FULL when `exc` says the index cannot be written
+    (from the OS, SQLite or FAISS), else None."""
+    if isinstance(exc, OSError) and exc.errno in _FAULT_ERRNOS:
+        return _FAULT_ERRNOS[exc.errno]
+    if isinstance(exc, (OSError, sqlite3.Error, RuntimeError)):
+        text = str(exc).lower()
+        for words, fault in _FAULT_WORDS:
+            if words in text:
+                return fault
+    return None
+
+
+def free_bytes(path: Path) -> int | None:
+    """Free space (for this user) on the file system holding `path` or its nearest parent."""
+    path = Path(os.path.abspath(path))
+    for folder in (path, *path.parents):
+        try:
+            return shutil.disk_usage(folder).free
+        except OSError:
+            continue
+    return None
+
 
 
 @contextlib.contextmanager
@@ -553,10 +620,15 @@ def publish_generation(index_dir: Path, staged: Path) -> Path:
     _fsync_dir(index_dir)
     pause_point("renamed")
     pointer_tmp = index_dir / POINTER_TMP
-    with open(pointer_tmp, "w", encoding="utf-8") as handle:
-        handle.write(final.name + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(pointer_tmp, "w", encoding="utf-8") as handle:
+            handle.write(final.name + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:  # a full disk: CURRENT still names the old generation; free the new one's space
+        pointer_tmp.unlink(missing_ok=True)
+        shutil.rmtree(final, ignore_errors=True)
+        raise
     pause_point("pointer-written")
     os.replace(pointer_tmp, index_dir / CURRENT_FILE)
     _fsync_dir(index_dir)

@@ -219,13 +219,16 @@ def test_earlier_documents_still_answer_the_same(builds):
     assert answers(index_dir) == before
 
 
-def test_add_of_only_bad_files_exits_3_and_loses_nothing(builds, tmp_path):
+def test_add_of_only_bad_files_exits_2_and_leaves_the_index_as_it_was(builds, tmp_path):
     index_dir, _sources, before, _expected, _second = builds
+    generation = (index_dir / "CURRENT").read_text()
     (tmp_path / "zero.pdf").write_bytes(b"")
     image_only_pdf(tmp_path / "scan.pdf")
     result = run("add", tmp_path / "zero.pdf", tmp_path / "scan.pdf", "--index", index_dir)
-    assert result.exit_code == 3, result.output
-    assert set(skipped_lines(result)) == {"zero.pdf", "scan.pdf"}
+    assert result.exit_code == 2, result.output
+    assert len(result.stderr.splitlines()) == 1 and result.stderr.startswith("gtindex: error: ")
+    assert "zero.pdf" in result.stderr and "scan.pdf" in result.stderr
+    assert (index_dir / "CURRENT").read_text() == generation
     assert answers(index_dir) == before
 
 
