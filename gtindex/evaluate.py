@@ -21,6 +21,7 @@ more text per candidate). A miss's rank is reported up to 100 for the same reaso
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -209,3 +210,81 @@ def evaluate(index: Index, gold_path: Path, mode: str = "hybrid") -> EvalReport:
         by_style={style: Scores.of([r for r in results if r.query.style == style]) for style in styles},
         results=results,
     )
+
+
+# --------------------------------------------------------------------------- references
+
+# A section of Title 21 as guidances state it: "21 CFR 107.240", "21 C.F.R. § 314.50",
+# "§ 312.32(c)", and each section of a list after one ("21 CFR 314.3(b) and 320.25",
+# "§§ 314.50, 314.94"). Its number is what a user types after "21 CFR".
+_CFR_LEAD = re.compile(r"(?:\b21\s*C\.?\s?F\.?\s?R\.?|§)\s*(?:[Pp]arts?\s*|§+\s*)?")
+_SECTION = r"\d{1,4}\.\d{1,4}(?!\d)(?:\([a-z0-9]{1,4}\))*"
+_SECTION_LIST = re.compile(rf"{_SECTION}(?:\s*(?:,|;|and|or|,\s*and)\s*(?:§+\s*)?{_SECTION})*")
+_SECTION_NUMBER = re.compile(r"\d{1,4}\.\d{1,4}(?!\d)")
+
+
+def _stated_sections(text: str) -> set[str]:
+    found = set()
+    for lead in _CFR_LEAD.finditer(text):
+        listed = _SECTION_LIST.match(text, lead.end())
+        if listed:
+            found.update(_SECTION_NUMBER.findall(listed.group(0)))
+    return found
+
+
+@dataclass(frozen=True)
+class ReferenceQuery:
+    query: str  # "21 CFR 107.240", as a user types it
+    section: str  # "107.240"
+    doc: str  # the one document stating it
+
+
+@dataclass
+class ReferenceReport:
+    queries: int
+    right_at_1: float  # the top hit is the document stating the section, and cites it
+    misses: list[tuple[ReferenceQuery, str]]  # the query and the top hit's citation ("" for none)
+
+    def to_json(self) -> dict:
+        return {"queries": self.queries, "right_at_1": self.right_at_1,
+                "misses": [{"query": q.query, "doc": q.doc, "top": top} for q, top in self.misses]}
+
+
+def _section_pattern(section: str) -> re.Pattern:
+    """The section number standing alone: 107.240, not 107.2401 or 1107.240."""
+    return re.compile(rf"(?<![\d.]){re.escape(section)}(?!\d)")
+
+
+def reference_queries(index: Index) -> list[ReferenceQuery]:
+    """"21 CFR <section>" for every section of Title 21 that the indexed documents state
+    and that appears (in any form) in exactly one of them: a query with one right answer,
+    mined from the corpus, not written by hand."""
+    texts: dict[str, str] = {}
+    for doc, text in index.conn.execute(
+        "SELECT documents.doc, group_concat(lines.text, ' ') FROM lines JOIN documents USING (doc_id)"
+        " GROUP BY lines.doc_id ORDER BY documents.doc"
+    ):
+        texts[doc] = text
+    stated = {(section, doc) for doc, text in texts.items() for section in _stated_sections(text)}
+    queries = []
+    for section, doc in sorted(stated):
+        pattern = _section_pattern(section)
+        holders = [name for name, text in texts.items() if pattern.search(text)]
+        if holders == [doc]:
+            queries.append(ReferenceQuery(f"21 CFR {section}", section, doc))
+    return queries
+
+
+def evaluate_references(index: Index, queries: list[ReferenceQuery] | None = None) -> ReferenceReport:
+    """Share of reference queries whose first hit is the one document stating the section
+    and whose cited lines (or section heading) state it."""
+    queries = reference_queries(index) if queries is None else queries
+    misses = []
+    for query in queries:
+        hits = index.search(query.query, k=1)
+        pattern = _section_pattern(query.section)
+        top = hits[0] if hits else None
+        if top is None or top.doc != query.doc or not (pattern.search(top.text) or pattern.search(top.section)):
+            misses.append((query, top.citation if top else ""))
+    right = len(queries) - len(misses)
+    return ReferenceReport(len(queries), right / len(queries) if queries else 0.0, misses)

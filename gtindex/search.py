@@ -127,7 +127,11 @@ class _Signals:
             if passage_lexical:
                 score += max([passage_lexical.get(p, 0.0) for p in span.passages], default=0.0)
             scored.append((span, score))
-        scored.sort(key=lambda item: (-item[1], item[0].span_id))
+        # A reference the user typed ("21 CFR 107.240") means the places stating it: those
+        # rank first, by how many of the query's references they state, then by score.
+        # A weight would let "21 CFR" in a footnote listing other sections outscore them.
+        cited = self.reference_lexical
+        scored.sort(key=lambda item: (-cited.get(item[0].span_id, 0.0), -item[1], item[0].span_id))
         return scored
 
 

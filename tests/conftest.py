@@ -12,6 +12,7 @@ CORPUS = REPO / "corpus"
 PDF_DIR = CORPUS / "pdf"
 HTML_DIR = CORPUS / "html"
 DEV_GOLD = REPO / "eval" / "dev.jsonl"
+OWN_GOLD = REPO / "eval" / "own.jsonl"  # the developers' own queries, scored apart
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
