@@ -83,14 +83,31 @@ class LexicalQuery:
 
     @property
     def references(self) -> tuple[tuple[str, ...], ...]:
-        """Phrases with a number: section and regulation numbers ("314 101 d 5", "50 53"),
-        which a user types to mean one place. A designation ("q9 r1") has no bare number."""
-        return tuple(phrase for phrase in self.phrases if any(token.isdigit() for token in phrase))
+        """What a user types to mean the places stating it: phrases with a digit (section and
+        regulation numbers "314 101 d 5", "50 53"; designations "q9 r1") and single words
+        mixing letters and digits ("q3c", "e6"), ordinals ("2nd") aside."""
+        phrases = tuple(phrase for phrase in self.phrases if any(_has_digit(token) for token in phrase))
+        return phrases + tuple((term,) for term in self.terms if _DESIGNATION.fullmatch(term))
+
+    def cited_by(self, text: str) -> tuple[tuple[str, ...], ...]:
+        """The references that `text` (a document title) states."""
+        tokens = tokenize(text)
+        return tuple(ref for ref in self.references
+                     if any(tuple(tokens[i:i + len(ref)]) == ref for i in range(len(tokens) - len(ref) + 1)))
 
     @property
     def words(self) -> set[str]:
         """All query tokens (for highlighting and overlap scoring)."""
         return set(self.terms) | {token for phrase in self.phrases for token in phrase}
+
+
+# A word of letters and digits both, like a guideline's designation ("q3c", "e6", "aav9"),
+# but not an ordinal ("2nd", "21st").
+_DESIGNATION = re.compile(r"(?=\w*\d)(?=\w*[a-z])(?!\d+(?:st|nd|rd|th)$)\w+")
+
+
+def _has_digit(token: str) -> bool:
+    return any(char.isdigit() for char in token)
 
 
 def tokenize(text: str) -> list[str]:

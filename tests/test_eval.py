@@ -147,3 +147,12 @@ def test_a_footnote_listing_other_sections_does_not_answer_a_reference(corpus_in
         hits = index.search("21 CFR 20.61", k=3)
     assert hits[0].doc == "fda-cdrh-mdr-for-manufacturers-2016.pdf" and "20.61" in hits[0].text.replace("\n", " ")
     assert all("320.25" not in hit.text for hit in hits[:1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("query, doc", [("ICH Q3C section 3.3 Class 2 solvents", "ich-q3c-r8-residual-solvents-2021.pdf"),
+                                        ("E6(R2) monitoring plan", "ich-e6r2-good-clinical-practice-2016.pdf")])
+def test_a_typed_designation_means_the_guideline_titled_so(corpus_index, query, doc):
+    with Index.open(corpus_index) as index:
+        hits = index.search(query, k=3)
+    assert [hit.doc for hit in hits] == [doc] * 3

@@ -191,10 +191,13 @@ def test_candidate_sentences_know_every_passage_holding_them(index):
             assert len(span.passages) == 1
 
 
-def test_references_are_phrases_with_numbers():
-    query = lexical.build_query("ICH Q3C section 3.3 Class 2 solvents, 314.101(d)(5) and Q9(R1)")
-    assert query.references == (("3", "3"), ("314", "101", "d", "5"))  # "Q9(R1)" names a document
+def test_references_are_numbers_and_designations():
+    query = lexical.build_query("ICH Q3C section 3.3 Class 2 solvents, 314.101(d)(5) and Q9(R1) in the 2nd year")
+    assert query.references == (("3", "3"), ("314", "101", "d", "5"), ("q9", "r1"), ("q3c",))
     assert lexical.build_query("stopping rules").references == ()
+    assert query.cited_by("IMPURITIES: GUIDELINE FOR RESIDUAL SOLVENTS Q3C(R8)") == (("q3c",),)
+    assert query.cited_by("QUALITY RISK MANAGEMENT Q9(R1)") == (("q9", "r1"),)
+    assert query.cited_by("QUALITY RISK MANAGEMENT Q9") == ()  # Q9 is not Q9(R1)
 
 
 def test_reference_share_counts_the_sentence_and_its_section_heading():
@@ -207,8 +210,11 @@ def test_reference_share_counts_the_sentence_and_its_section_heading():
         ("3", "3"): lexical.Citing(spans=frozenset(), headed_passages=frozenset({200})),
         ("50", "53"): lexical.Citing(spans=frozenset({1}), headed_passages=frozenset()),
     }
-    shares = _reference_shares({1: stating, 2: under_heading, 3: elsewhere}, references)
+    shares = _reference_shares({1: stating, 2: under_heading, 3: elsewhere}, references, {})
     assert shares == {1: 0.5, 2: 0.5}
+    in_titled_document = _Span(4, 8, 40, 41, (400,))
+    shares = _reference_shares({4: in_titled_document, 3: elsewhere}, references, {8: (("3", "3"),)})
+    assert shares == {4: 0.5}
 
 
 @pytest.mark.parametrize("query, reference", [("314.101(d)(5) English translation", "314.101(d)(5)"),
