@@ -103,6 +103,7 @@ class _Signals:
     passage_lexical: dict[int, float] = field(default_factory=dict)
     reference_lexical: dict[int, float] = field(default_factory=dict)  # share of the query's references cited
     lexical_trust: float = 1.0  # bm25's weight factor, from how many query words the best passages hold
+    titled: dict[int, tuple] = field(default_factory=dict)  # doc_id -> the query's references its title states
 
     def ranked(self, weights: dict[str, float]) -> list[tuple[_Span, float]]:
         # The passage signals and bm25 are divided by the query's best score for them, so 1.0
@@ -387,6 +388,8 @@ class Index:
                                                           self._allowed_ids("passages", doc_ids)))
             references = {phrase: lexical.citing(self.conn, phrase, SPAN_CANDIDATES, doc_ids)
                           for phrase in query.references}
+            titled = {doc_id: query.cited_by(info.title) for doc_id, info in self._documents.items()}
+            signals.titled = {doc_id: refs for doc_id, refs in titled.items() if refs}
             if use_dense:  # without dense signals there is nothing better to trust
                 covered = lexical.coverage(self.conn, query, list(signals.passage_lexical)[:TRUST_PASSAGES])
                 signals.lexical_trust = min(1.0, max(0.0, (covered - TRUST_FLOOR) / (TRUST_FULL - TRUST_FLOOR)))
@@ -401,7 +404,7 @@ class Index:
         spans = self._spans(top_spans, top_passages)
         signals.spans = spans
         if references:
-            signals.reference_lexical = _reference_shares(spans, references)
+            signals.reference_lexical = _reference_shares(spans, references, signals.titled)
         if use_dense and spans:
             rows = np.asarray(list(spans), dtype=np.int64) - 1  # vector_row = span_id - 1
             scores = self.span_vectors.search_subset(query_vector, rows)
@@ -593,15 +596,18 @@ def _extend(
     return first, last
 
 
-def _reference_shares(spans: dict[int, _Span], references: dict[tuple[str, ...], "lexical.Citing"]) -> dict[int, float]:
-    """span_id → share of the query's references ("314.101(d)(5)", "3.3") that the sentence
-    states or that head its section: a user who types a section number means that place,
-    which a sentence under the heading "3.3 Class 2 Solvents" is, though it never says so."""
+def _reference_shares(spans: dict[int, _Span], references: dict[tuple[str, ...], "lexical.Citing"],
+                      titled: dict[int, tuple]) -> dict[int, float]:
+    """span_id → share of the query's references ("314.101(d)(5)", "3.3", "Q3C") that the
+    sentence states, that head its section or that its document's title states: a user who
+    types a section number means that place, which a sentence under the heading "3.3 Class 2
+    Solvents" is, though it never says so, and "Q3C" means the guideline titled so."""
     shares = {}
     for span_id, span in spans.items():
         cited = sum(
             span_id in found.spans or any(p in found.headed_passages for p in span.passages)
-            for found in references.values()
+            or phrase in titled.get(span.doc_id, ())
+            for phrase, found in references.items()
         )
         if cited:
             shares[span_id] = cited / len(references)
