@@ -103,13 +103,14 @@ def parse(file, as_json):
     """Parse one PDF or web page and print its lines as the index will store them."""
     from .documents import ParseError
     from .errors import GtindexError
-    from .ingest import parse_file
+    from .ingest import parse_many
     from .render import render_document, sanitize_text, terminal_safe_json
 
-    try:
-        document = parse_file(file)
-    except ParseError as exc:
-        raise GtindexError(sanitize_text(str(exc))) from None
+    # In a worker process under the build's limits (CPU time, memory): a PDF that inflates to
+    # gigabytes is skipped with the build's reason instead of taking the machine's memory.
+    [(_path, document)] = parse_many([file], workers=1)
+    if isinstance(document, ParseError):
+        raise GtindexError(sanitize_text(str(document))) from None
     if as_json:
         click.echo(terminal_safe_json(document.to_json()))
     else:

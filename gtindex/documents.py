@@ -7,7 +7,7 @@ Later stages never go back to the source file.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 # How a document's line numbers were obtained; one value per document.
 LINE_KIND_PRINTED = "printed"  # numbers printed in the PDF's left margin
@@ -19,6 +19,17 @@ KIND_HEADING = "heading"
 KIND_FOOTNOTE = "footnote"
 
 SECTION_SEPARATOR = " > "
+
+# Bounds on what one source file can make gtindex store, embed and print. Every line is stored,
+# tokenised, embedded (inside its passages) and printed with a hit, and the title is printed in
+# every hit, so a hostile file (a web page that is one 50 MB word, a 100,000-character PDF
+# /Title) would otherwise cost minutes of embedding, gigabytes of memory and screens of output.
+# Longer text is cut and ends in CLIPPED.
+MAX_LINE_CHARS = 5_000  # a PDF text line is ~100 characters, the longest web paragraph in the corpus 1,152
+MAX_TITLE_CHARS = 500  # the longest FDA guidance titles are ~250 characters
+MAX_SECTION_CHARS = 1_000  # a section path (headings joined), stored with every line, embedded with every passage
+MAX_LINK_CHARS = 2_000  # link text and URL of a web page's links (browsers cap URLs near 2,000 too)
+CLIPPED = "…"
 
 
 @dataclass(frozen=True)
@@ -77,6 +88,29 @@ class Document:
             "lines": [line.to_json() for line in self.lines],
             "links": [asdict(link) for link in self.links],
         }
+
+
+def clip(text: str, limit: int) -> str:
+    """`text`, or its first `limit` - 1 characters and CLIPPED."""
+    return text if len(text) <= limit else text[: limit - len(CLIPPED)] + CLIPPED
+
+
+def bounded(document: Document) -> Document:
+    """The document with every line, section path, title and link cut to the MAX_* bounds
+    (what each parser returns; nothing a real guidance holds is that long)."""
+    document.title = clip(document.title, MAX_TITLE_CHARS)
+    document.date = clip(document.date, MAX_TITLE_CHARS)
+    document.center = clip(document.center, MAX_TITLE_CHARS)
+    document.lines = [
+        line if len(line.text) <= MAX_LINE_CHARS and len(line.section) <= MAX_SECTION_CHARS
+        else replace(line, text=clip(line.text, MAX_LINE_CHARS), section=clip(line.section, MAX_SECTION_CHARS))
+        for line in document.lines
+    ]
+    document.links = [
+        Link(clip(link.text, MAX_LINK_CHARS), clip(link.url, MAX_LINK_CHARS), clip(link.section, MAX_SECTION_CHARS))
+        for link in document.links
+    ]
+    return document
 
 
 class ParseError(Exception):

@@ -28,7 +28,10 @@ from .documents import (
     Document,
     Line,
     Link,
+    MAX_SECTION_CHARS,
     ParseError,
+    bounded,
+    clip,
 )
 
 HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
@@ -102,7 +105,7 @@ def parse_html(path: Path) -> Document:
     extractor.flush()
     if not extractor.lines:
         raise ParseError(str(path), "no readable text in this HTML page")
-    return Document(
+    return bounded(Document(
         doc=path.name,
         source_type="html",
         sha256=hashlib.sha256(data).hexdigest(),
@@ -111,7 +114,7 @@ def parse_html(path: Path) -> Document:
         line_kind=LINE_KIND_PARAGRAPH,
         lines=extractor.lines,
         links=extractor.links,
-    )
+    ))
 
 
 # ----------------------------------------------------------------------------- decoding
@@ -340,7 +343,7 @@ class _Extractor:
         level = int(element.name[1])
         while self.headings and self.headings[-1][0] >= level:
             self.headings.pop()
-        self.headings.append((level, text))
+        self.headings.append((level, clip(text, MAX_SECTION_CHARS)))  # every later line's section holds it
         self._emit(text, KIND_HEADING)
         for anchor in element.find_all("a"):
             self._link(anchor)

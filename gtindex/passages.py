@@ -25,6 +25,11 @@ from .documents import KIND_FOOTNOTE, KIND_HEADING, Document, Line
 # still fits, and the hard limit is never crossed unless a single line is longer.
 TARGET_TOKENS = 150
 MAX_TOKENS = 230
+# Characters in a passage's lines, whatever their word-piece count: a word over 100 characters
+# is one [UNK] word piece, so the token budget alone lets a window of such words grow without
+# bound in what is stored and lexically indexed. Windows of real text (~1,000 characters for
+# TARGET_TOKENS) never reach it; a single longer line (at most documents.MAX_LINE_CHARS) stands alone.
+MAX_PASSAGE_CHARS = 8_000
 # Spans longer than this many lines are cut into overlapping chunks: a citation should
 # point at 1-4 lines, and a five-line sentence is rarely all needed.
 MAX_SPAN_LINES = 4
@@ -148,7 +153,7 @@ def make_passages(document: Document, count_tokens: TokenCounter | None = None) 
         texts = [document.lines[seq].text for seq in block.seqs]
         header = count([block.section])[0] if block.section else 0
         sizes = count(texts)
-        for first, last in _windows(sizes, header):
+        for first, last in _windows(sizes, header, [len(text) + 1 for text in texts]):
             seqs = block.seqs[first : last + 1]
             passages.append(
                 Passage(
@@ -163,20 +168,26 @@ def make_passages(document: Document, count_tokens: TokenCounter | None = None) 
     return passages
 
 
-def _windows(sizes: list[int], header: int) -> Iterator[tuple[int, int]]:
-    """(first, last) index pairs of windows over lines with the given token sizes.
+def _windows(sizes: list[int], header: int, chars: list[int] | None = None) -> Iterator[tuple[int, int]]:
+    """(first, last) index pairs of windows over lines with the given token sizes (and
+    character counts, `chars`).
 
-    A window grows until it reaches TARGET_TOKENS (never past MAX_TOKENS); the next one
+    A window grows until it reaches TARGET_TOKENS (never past MAX_TOKENS, nor past
+    MAX_PASSAGE_CHARS characters unless one line is that long); the next one
     starts about half a window later, so every sentence up to half a window long lies
     wholly inside some window. A window that would end where the previous one ended
     (the next line is too long to join) adds nothing and is skipped.
     """
 
+    lengths = chars or [0] * len(sizes)
+
     def window_end(start: int) -> tuple[int, int]:
-        end, total = start, header + sizes[start]
-        while end + 1 < len(sizes) and total < TARGET_TOKENS and total + sizes[end + 1] <= MAX_TOKENS:
+        end, total, length = start, header + sizes[start], lengths[start]
+        while (end + 1 < len(sizes) and total < TARGET_TOKENS and total + sizes[end + 1] <= MAX_TOKENS
+               and length + lengths[end + 1] <= MAX_PASSAGE_CHARS):
             end += 1
             total += sizes[end]
+            length += lengths[end]
         return end, total
 
     start, previous_end = 0, -1

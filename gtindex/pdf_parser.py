@@ -58,6 +58,7 @@ from .documents import (
     Document,
     Line,
     ParseError,
+    bounded,
 )
 
 _LIGATURES = str.maketrans(
@@ -79,6 +80,12 @@ _LIGATURES = str.maketrans(
 _BOLD_RE = re.compile(r"bold|black|heavy|semibold|demi", re.I)
 _ITALIC_RE = re.compile(r"italic|oblique|[-,]it(?:mt)?$|boldit", re.I)
 _INT_RE = re.compile(r"^\d{1,5}$")
+# pdfminer writes a glyph it cannot map to a character (a font without a ToUnicode map, e.g.
+# Identity-H with no embedded cmap) as "(cid:42)". A document where more than this share of
+# the glyphs are such ids has no text worth indexing: nothing in it would match a query.
+_CID_RE = re.compile(r"\(cid:\d+\)")
+CID_MAX_SHARE = 0.5
+NO_UNICODE_MAP = "no usable text layer (fonts without a Unicode map); OCR it first"
 _MARKER_RE = re.compile(r"^[\d,\-–*†‡§¶]+$")
 _ALPHA_SUP_RE = re.compile(r"^(?:st|nd|rd|th|®|™|©|TM|SM|[a-z])$")
 _LEADER_RE = re.compile(r"(?:\.\s?){4,}|…{2,}|(?:_\s?){6,}")
@@ -307,6 +314,8 @@ def parse_pdf_details(path: Path, data: bytes | None = None) -> tuple[Document, 
         raise ParseError(str(path), "not a readable PDF (it has zero pages)")
     if not any(p.words for p in pages):
         raise ParseError(str(path), "no text layer (scanned?); OCR it first")
+    if _unmapped_share(pages) > CID_MAX_SHARE:
+        raise ParseError(str(path), NO_UNICODE_MAP)
 
     try:
         doc = _build_document(path, sha, pages, meta)
@@ -314,7 +323,18 @@ def parse_pdf_details(path: Path, data: bytes | None = None) -> tuple[Document, 
         raise
     except Exception as exc:  # a layout we did not foresee must not crash ingestion
         raise ParseError(str(path), f"not a readable PDF (layout analysis failed: {type(exc).__name__}: {exc})") from None
-    return doc, {p.number: [m[0] for m in p.margin] for p in pages if p.margin}
+    return bounded(doc), {p.number: [m[0] for m in p.margin] for p in pages if p.margin}
+
+
+def _unmapped_share(pages: list[_Page]) -> float:
+    """Share of the document's glyphs that pdfminer could only give as "(cid:N)"."""
+    glyphs = unmapped = 0
+    for page in pages:
+        for word in page.words:
+            ids = _CID_RE.findall(word.text)
+            unmapped += len(ids)
+            glyphs += len(word.text) - sum(map(len, ids)) + len(ids)
+    return unmapped / glyphs if glyphs else 0.0
 
 
 def _read_pages(path: Path) -> tuple[list[_Page], dict]:
@@ -339,6 +359,8 @@ def _read_pages(path: Path) -> tuple[list[_Page], dict]:
         cause = exc
         if PdfminerException and isinstance(exc, PdfminerException) and exc.args and isinstance(exc.args[0], Exception):
             cause = exc.args[0]
+        if isinstance(cause, MemoryError):  # a stream inflating to gigabytes: the worker's memory limit says so
+            raise MemoryError from None
         if (PDFPasswordIncorrect and isinstance(cause, PDFPasswordIncorrect)) or "password" in str(cause).lower() or type(cause).__name__ == "PDFPasswordIncorrect":
             raise ParseError(str(path), "encrypted PDF; ask for an unlocked copy") from None
         if type(cause).__name__ in ("PDFEncryptionError", "PDFEncryptionWarning"):
