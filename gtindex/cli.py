@@ -340,9 +340,14 @@ def _search_in_process(index_dir, query, filters: dict, batch: Path | None) -> l
     # One query per process: load the query model the cheapest way (a batch amortises it).
     with Index.open(index_dir, fast_start=batch is None) as index:
         if batch is not None:
+            from .errors import GtindexError
+
             found = False
             for record in _batch_queries(batch):
-                hits = index.search(record["query"], **filters)
+                try:
+                    hits = index.search(record["query"], **filters)
+                except GtindexError as exc:  # a bad query (empty, not UTF-8): say which line holds it
+                    raise GtindexError(f"{batch}:{record['line']}: {exc}") from None
                 found = found or bool(hits)
                 click.echo(terminal_safe_json({"id": record["id"], "query": record["query"],
                                                "hits": [hit.to_json() for hit in hits]}, indent=None))
@@ -366,8 +371,11 @@ def _batch_queries(path: Path) -> list[dict]:
                 raise ValueError("no string field 'query'")
         except ValueError as exc:
             raise GtindexError(f'{path}:{number}: expected a JSON object {{"id", "query"}} ({exc})') from None
-        records.append({"id": record.get("id", number), "query": record["query"]})
+        records.append({"id": record.get("id", number), "query": record["query"], "line": number})
     return records
+
+
+MAX_LINE_NUMBER = 10**9  # far beyond any document; SQLite cannot even compare numbers past 2**63
 
 
 def _line_range(ctx, param, value: str | None) -> tuple[int, int] | None:
@@ -380,6 +388,10 @@ def _line_range(ctx, param, value: str | None) -> tuple[int, int] | None:
         raise click.BadParameter(f"{value!r} is not a line range like 348-354 or 12") from None
     if low < 1 or high < low:
         raise click.BadParameter(f"{value!r}: give A-B with 1 <= A <= B")
+    if high > MAX_LINE_NUMBER:
+        from .errors import GtindexError
+
+        raise GtindexError(f"--lines {value}: no document has a line {high}; line numbers go up to {MAX_LINE_NUMBER:,}")
     return low, high
 
 

@@ -154,9 +154,12 @@ def _declared_encoding(data: bytes) -> str | None:
     if not declared:
         return None
     try:
-        name = codecs.lookup(declared).name
+        info = codecs.lookup(declared)
     except LookupError:
         return None
+    if not getattr(info, "_is_text_encoding", True):  # rot13, base64, zlib: codecs, but not for text
+        return None
+    name = info.name
     if name.startswith("utf-16"):  # a page that could declare it is not UTF-16 (WHATWG)
         return "utf-8"
     return ENCODING_ALIASES.get(name, name)
@@ -168,7 +171,7 @@ def _decode_first(data: bytes, encodings: list[str | None]) -> str | None:
             continue
         try:
             return data.decode(encoding)
-        except UnicodeDecodeError:
+        except (UnicodeDecodeError, LookupError):  # LookupError: a codec that does not decode bytes to text
             continue
     return None
 

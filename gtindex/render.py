@@ -53,6 +53,12 @@ def sanitize_text(text: str) -> str:
     return _CONTROL_CHARS.sub("", without_sequences)
 
 
+def sanitize_line(text: str) -> str:
+    """`sanitize_text` for what must stay on one line (a file name, a title): newlines, carriage
+    returns and tabs are shown as \\n, \\r and \\t, as `ls -b` shows them."""
+    return sanitize_text(text).replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+
+
 # Characters json.dumps(ensure_ascii=False) leaves raw but a terminal acts on.
 _JSON_UNSAFE = re.compile("[\x7f-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
@@ -254,13 +260,13 @@ def render_document_list(console, entries, versions_of: str | None = None) -> No
             f"added {entry.added_at[:10]}",
         ])
         marker = "▸ " if versions_of == entry.doc else ""
-        head = Text(marker + sanitize_text(entry.doc), style="bold")
+        head = Text(marker + sanitize_line(entry.doc), style="bold")
         head += Text(f"  [{entry.role}]", style="yellow" if entry.role != "current" else "green")
         console.print(head, soft_wrap=True)
-        console.print(Text("    " + sanitize_text(entry.title or "(no title)")), soft_wrap=True)
-        console.print(Text("    " + sanitize_text(facts), style="dim"), soft_wrap=True)
+        console.print(Text("    " + sanitize_line(entry.title or "(no title)")), soft_wrap=True)
+        console.print(Text("    " + sanitize_line(facts), style="dim"), soft_wrap=True)
         if entry.related:
             relation = "superseded by" if entry.role == "superseded" else "proposed revision of"
-            console.print(Text(f"    {relation} {sanitize_text(entry.related)}", style="yellow"), soft_wrap=True)
+            console.print(Text(f"    {relation} {sanitize_line(entry.related)}", style="yellow"), soft_wrap=True)
         for name in entry.names[1:]:
-            console.print(Text(f"    same content: {sanitize_text(name)}", style="dim"), soft_wrap=True)
+            console.print(Text(f"    same content: {sanitize_line(name)}", style="dim"), soft_wrap=True)

@@ -330,7 +330,9 @@ class Index:
                 mode: str, include_superseded: bool) -> list[Hit]:
         if mode not in MODES:
             raise GtindexError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
-        if not query.strip():
+        # Control characters alone (NUL, ESC) are no query either; lone surrogates (bytes that
+        # were not UTF-8) are left for the check below, which names that problem.
+        if not "".join(c for c in query if c.isprintable() or "\ud800" <= c <= "\udfff").strip():
             raise GtindexError("empty query; type the words or question to search for")
         _require_utf8(query, "query")
         if k < 1:

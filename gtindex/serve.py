@@ -13,6 +13,9 @@ a socket only when it is owned by the same user. Anything unexpected on the clie
 in-process, so a dead server never costs an answer. The server reopens the index when a
 build has published a new generation, so it never answers from a replaced one.
 
+Each client is read in its own thread with a read timeout, so a client that connects and
+stalls delays no other search; the searches themselves run one at a time on the open index.
+
 Protocol: one request per connection, one JSON line each way:
     {"query": str, "filters": {...Index.search keyword arguments}}
     {"ok": true, "hits": [Hit fields]} | {"ok": false, "error": "one-line reason"}
@@ -23,10 +26,14 @@ import hashlib
 import json
 import os
 import socket
+import socketserver
 import stat
 from pathlib import Path
 
 CLIENT_TIMEOUT_S = 10.0  # a query the server has not answered by then is searched in-process
+# A client sends its request line at once; one that sends half a line and waits is dropped
+# after this long. Clients are served concurrently, so it delays nobody else meanwhile.
+REQUEST_READ_TIMEOUT_S = 5.0
 MAX_MESSAGE_BYTES = 1 << 20
 
 
@@ -114,21 +121,28 @@ def hit_from_wire(data: dict):
 def serve(index_dir: Path | str, ready=None) -> None:
     """Answer searches of `index_dir` until interrupted (SIGINT or SIGTERM)."""
     import signal
-    import socketserver
+    import threading
 
     from .search import Index
 
     index_dir = Path(index_dir)
     state = {"index": _open_warm(Index, index_dir)}
+    searching = threading.Lock()  # one search at a time on the shared index; reading requests is concurrent
     path = socket_path(index_dir)
     _claim(path)
 
     class Handler(socketserver.StreamRequestHandler):
+        timeout = REQUEST_READ_TIMEOUT_S  # on the client's socket: a stalled request cannot hold a thread
+
         def handle(self) -> None:
-            line = self.rfile.readline(MAX_MESSAGE_BYTES)
+            try:
+                line = self.rfile.readline(MAX_MESSAGE_BYTES)
+            except OSError:  # timed out or reset: the client sent no whole request
+                return
             if not line.strip():
                 return  # a probe (another server checking the socket) or a client that gave up
-            reply = _answer(line, state, Index, index_dir)
+            with searching:
+                reply = _answer(line, state, Index, index_dir)
             try:
                 self.wfile.write(json.dumps(reply, ensure_ascii=False).encode("utf-8") + b"\n")
             except OSError:
@@ -136,7 +150,7 @@ def serve(index_dir: Path | str, ready=None) -> None:
 
     previous_umask = os.umask(0o077)  # the socket is its owner's only
     try:
-        server = socketserver.UnixStreamServer(str(path), Handler)
+        server = _Server(str(path), Handler)
     finally:
         os.umask(previous_umask)
     signal.signal(signal.SIGTERM, _stop)
@@ -150,6 +164,12 @@ def serve(index_dir: Path | str, ready=None) -> None:
         server.server_close()
         path.unlink(missing_ok=True)
         state["index"].close()
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """A thread per client, so that one slow or stalled client delays no other search."""
+
+    daemon_threads = True  # a client thread never keeps a stopping server alive
 
 
 def _answer(line: bytes, state: dict, Index, index_dir: Path) -> dict:

@@ -119,7 +119,7 @@ def test_cli_batch_of_odd_queries_answers_each_and_explains_the_bad_one(small_in
     assert [(a["id"], a["query"]) for a in answers] == list(ODD_QUERIES.items())
     batch.write_text(json.dumps({"id": 1, "query": "stopping rules"}) + "\n" + json.dumps({"id": 2, "query": " "}) + "\n")
     result = run("search", "--batch", batch, "--index", small_index, "--json")
-    assert result.exit_code == 2 and result.stderr.startswith("gtindex: error: empty query")
+    assert result.exit_code == 2 and result.stderr.startswith(f"gtindex: error: {batch}:2: empty query")
 
 
 def test_cli_query_bytes_that_are_not_utf8_exit_2_in_a_real_process(small_index):
