@@ -285,8 +285,9 @@ def versions(doc, index_dir, as_json):
 @click.option("--mode", default="hybrid", show_default=True, type=click.Choice(["hybrid", "dense", "lexical"]),
               help="Retrieval used (dense and lexical alone are for measuring).")
 @click.option("--include-superseded", is_flag=True,
-              help="Also search versions replaced by a newer one (a draft whose final is indexed); "
-                   "their hits say [superseded by ...]. --doc always searches the document named.")
+              help="Also cite the text of a replaced version (a draft whose final is indexed) that its "
+                   "final restates; by default only what the final lacks is cited from it, marked "
+                   "[superseded by ...]. --doc always searches the document named.")
 @click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help='JSON lines {"id", "query"}; prints one JSON line {"id", "query", "hits"} per query.')
 def search(query, index_dir, k, as_json, doc, status, since, mode, include_superseded, batch):

@@ -65,6 +65,10 @@ ACRONYM_MAX_SHARE = 0.2  # acronyms used in more than this share of documents ar
 POST_FILTER_SHARE = 0.5  # a filter keeping at least this share of vectors is applied after the search
 POST_FILTER_EXTRA = 32  # rows searched beyond the expected need, so filtering rarely falls short
 ROW_CACHE_SIZE = 32  # document filters whose vector rows an open index remembers
+# A superseded draft's sentence is its final's when at least RESTATED_SHARE of its runs of
+# RESTATED_SHINGLE words occur in the final (a design choice, not fitted: four words rarely
+# repeat by chance, and "most" survives a sentence split by a page break or a text box).
+RESTATED_SHINGLE, RESTATED_SHARE = 4, 0.5
 COSINE_SLACK = 1e-3  # float32 rounding of unit vectors' inner products
 
 
@@ -151,6 +155,7 @@ class Index:
         self._encoder = None
         self._fast_start = fast_start
         self._superseded_by = _superseded_by(conn)  # doc_id → name of the version that replaced it
+        self._final_shingles: dict[str, set] = {}  # a final's word runs, for _restated_in_final
         designations = _designations(conn)
         self._documents = {
             row["doc_id"]: DocumentInfo(
@@ -338,8 +343,9 @@ class Index:
         if k < 1:
             raise GtindexError(f"-k must be at least 1, not {k}")
         doc_ids = self._filtered_doc_ids(doc, status, since)
-        if doc is None and not include_superseded:
-            doc_ids = self._without_superseded(doc_ids)
+        # A superseded draft is searched too, but a sentence of it that its final restates
+        # is the final's to cite; one the final lacks is a hit marked [superseded by ...].
+        restated = self._restated_in_final if doc is None and not include_superseded else None
         if doc_ids == []:
             return []
         query = acronyms.expand(query, self._acronyms)
@@ -349,7 +355,7 @@ class Index:
             "lexical": {name: w for name, w in WEIGHTS.items() if name.endswith("lexical")},
         }[mode]
         signals = self._signals(query, doc_ids, weights)
-        return self._hits(signals.ranked(weights), k, signals.span_lexical)
+        return self._hits(signals.ranked(weights), k, signals.span_lexical, restated)
 
     def _query_vector(self, query: str) -> np.ndarray:
         vector = self.encoder().encode([query])[0]
@@ -360,12 +366,21 @@ class Index:
             )
         return vector
 
-    def _without_superseded(self, doc_ids: list[int] | None) -> list[int] | None:
-        """Superseded versions are searched only when asked for (--include-superseded, or --doc)."""
-        if not self._superseded_by:
-            return doc_ids
-        allowed = doc_ids if doc_ids is not None else sorted(self._documents)
-        return [doc_id for doc_id in allowed if doc_id not in self._superseded_by]
+    def _restated_in_final(self, span: "_Span") -> bool:
+        """Does the version that superseded this sentence's document hold the same words?
+        Most of the sentence's word runs (RESTATED_SHINGLE words) must occur in the final:
+        a page break or a text box can split the final's copy of a sentence, while a
+        reworded sentence shares few runs."""
+        final = self._superseded_by.get(span.doc_id)
+        if not final:
+            return False
+        if final not in self._final_shingles:
+            final_id = next(info.doc_id for info in self._documents.values() if info.doc == final)
+            rows = self.conn.execute("SELECT text FROM lines WHERE doc_id = ? ORDER BY seq", (final_id,))
+            self._final_shingles[final] = _shingles([word for (text,) in rows for word in lexical.tokenize(text)])
+        (text,) = self.conn.execute("SELECT text FROM spans WHERE span_id = ?", (span.span_id,)).fetchone()
+        own = _shingles(lexical.tokenize(text))
+        return bool(own) and len(own & self._final_shingles[final]) >= RESTATED_SHARE * len(own)
 
     # ------------------------------------------------------------------ retrieval
 
@@ -498,9 +513,11 @@ class Index:
 
     # ------------------------------------------------------------------ hits
 
-    def _hits(self, ranked: list[tuple["_Span", float]], k: int, span_lexical: dict[int, float]) -> list[Hit]:
+    def _hits(self, ranked: list[tuple["_Span", float]], k: int, span_lexical: dict[int, float],
+              restated=None) -> list[Hit]:
         """Best sentences first; a sentence overlapping one already cited is the same place.
-        (span_lexical: sentence bm25 scores, see _extend)."""
+        (span_lexical: sentence bm25 scores, see _extend; `restated(span)`: true for a sentence
+        of a superseded version that its final holds, which is left to the final.)"""
         by_doc: dict[int, list[tuple[_Span, float]]] = {}
         for span, score in ranked:
             by_doc.setdefault(span.doc_id, []).append((span, score))
@@ -512,7 +529,14 @@ class Index:
         for span, score in ranked:
             if already_cited(span.doc_id, span.seq_start, span.seq_end):
                 continue
-            first, last = _extend(span, score, by_doc[span.doc_id], span_lexical)
+            same_doc = by_doc[span.doc_id]
+            if restated is not None and span.doc_id in self._superseded_by:
+                if restated(span):
+                    continue
+                # the draft's hit cites only what its final lacks: no restated neighbour joins
+                same_doc = [(other, value) for other, value in same_doc
+                            if abs(other.seq_start - span.seq_start) > MAX_CITED_LINES or not restated(other)]
+            first, last = _extend(span, score, same_doc, span_lexical)
             if already_cited(span.doc_id, first, last):  # grown into a place already cited
                 first, last = span.seq_start, span.seq_end
             taken.append((span.doc_id, first, last))
@@ -596,6 +620,13 @@ def _extend(
                 first, last, grown = new_first, new_last, True
                 break
     return first, last
+
+
+def _shingles(words: list[str]) -> set[tuple[str, ...]]:
+    """The runs of RESTATED_SHINGLE consecutive words (the whole text when shorter)."""
+    if len(words) < RESTATED_SHINGLE:
+        return {tuple(words)} if words else set()
+    return {tuple(words[i:i + RESTATED_SHINGLE]) for i in range(len(words) - RESTATED_SHINGLE + 1)}
 
 
 def _reference_shares(spans: dict[int, _Span], references: dict[tuple[str, ...], "lexical.Citing"],

@@ -159,7 +159,7 @@ def renamed_pair(tmp_path_factory):
     _guidance_pdf(sources / "gt-rare-draft.pdf", ["Considerations for the Use of Human Gene", "Therapy Products in Rare Diseases"],
                   "draft", "March 2019", body)
     _guidance_pdf(sources / "gt-rare-final.pdf", ["Considerations for the Use of Gene Therapy", "Products in Rare Diseases"],
-                  "final", "June 2022", body[:2] + ["Long-term follow-up should continue for up to fifteen years."])
+                  "final", "June 2022", body[:2] + ["Long-term follow-up is decided case by case with the review division."])
     index_dir = tmp_path_factory.mktemp("pair-index") / "idx"
     build_index([sources], index_dir)
     return index_dir
@@ -180,14 +180,20 @@ def test_generated_pair_is_linked_in_the_index(renamed_pair):
     ]
 
 
-def test_superseded_draft_is_searched_only_when_asked_for(renamed_pair):
+def test_superseded_draft_is_cited_only_where_its_final_lacks_the_text(renamed_pair):
     query = "delayed adverse events after vector administration"
     with Index.open(renamed_pair) as index:
         default = index.search(query, k=5)
         everything = index.search(query, k=5, include_superseded=True)
         named = index.search(query, k=5, doc="gt-rare-draft.pdf")
-    assert default and {hit.doc for hit in default} == {"gt-rare-final.pdf"}
-    assert all(hit.superseded_by == "" for hit in default)
+        reworded = index.search("follow-up observations continue fifteen years", k=5)
+    # the sentence both versions hold is cited from the final alone
+    assert default[0].doc == "gt-rare-final.pdf" and "delayed adverse events" in default[0].text
+    assert not any(hit.doc == "gt-rare-draft.pdf" and "delayed adverse events" in hit.text for hit in default)
+    assert all(hit.superseded_by == "gt-rare-final.pdf" for hit in default if hit.doc == "gt-rare-draft.pdf")
+    # the draft's wording the final changed is a hit, marked superseded
+    draft_only = [hit for hit in reworded if hit.doc == "gt-rare-draft.pdf" and "observations" in hit.text]
+    assert draft_only and draft_only[0].superseded_by == "gt-rare-final.pdf"
     drafts = [hit for hit in everything if hit.doc == "gt-rare-draft.pdf"]
     assert drafts and all(hit.superseded_by == "gt-rare-final.pdf" for hit in drafts)
     assert named and all(hit.doc == "gt-rare-draft.pdf" and hit.superseded_by == "gt-rare-final.pdf" for hit in named)
@@ -248,8 +254,11 @@ def test_real_corpus_search_prefers_the_final_and_keeps_the_draft_reachable(corp
         default = index.search(query, k=10)
         everything = index.search(query, k=10, include_superseded=True)
         q9 = index.search("quality risk management formality and subjectivity", k=10)
-    assert ANDA_DRAFT not in {hit.doc for hit in default}
     assert default[0].doc == ANDA_FINAL
+    # the draft's answer (lines 215-216) is the final's too, split there by a text box: the final's
+    assert not any(hit.doc == ANDA_DRAFT and "seeks to change its RLD" in hit.text.replace("\n", " ")
+                   for hit in default)
+    assert all(hit.superseded_by == ANDA_FINAL for hit in default if hit.doc == ANDA_DRAFT)
     draft_hits = [hit for hit in everything if hit.doc == ANDA_DRAFT]
     assert draft_hits and all(hit.superseded_by == ANDA_FINAL for hit in draft_hits)
     # the proposed revision is not superseded: it stays in default results
@@ -270,3 +279,53 @@ def test_cli_versions_and_list_on_the_real_corpus(corpus_index):
     assert by_doc[Q9_R1_DRAFT]["role"] == ROLE_PROPOSED and by_doc[Q9_R1_DRAFT]["revision_of"] == Q9
     assert re.fullmatch(r"printed 1–4\d\d", by_doc[ANDA_DRAFT]["coverage"])  # about 421 margin numbers
     assert by_doc[ANDA_FINAL]["coverage"] == "computed"
+
+
+# ---------------------------------------------------------------- superseded drafts in search (issue 13)
+
+DRAFT, FINAL = "fda-referencing-approved-drug-products-anda-draft-2017.pdf", "fda-referencing-approved-drug-products-anda-final-2020.pdf"
+
+
+def _draft_sentences(index, restated: bool, count: int = 3) -> list[str]:
+    """Long sentences of the superseded draft that its final does (or does not) restate."""
+    from gtindex.search import _Span
+
+    draft_id = index.find_document(DRAFT).doc_id
+    found = []
+    for span_id, seq_start, seq_end, text in index.conn.execute(
+            "SELECT span_id, seq_start, seq_end, text FROM spans WHERE doc_id = ? ORDER BY span_id", (draft_id,)):
+        # long sentences on this guidance's subject (cover-page boilerplate is in every guidance)
+        if len(text.split()) >= 15 and "RLD" in text and index._restated_in_final(_Span(span_id, draft_id, seq_start, seq_end, ())) == restated:
+            found.append(text)
+        if len(found) == count:
+            break
+    return found
+
+
+@pytest.mark.slow
+def test_a_sentence_the_final_restates_is_cited_from_the_final(corpus_index):
+    from gtindex.search import Index
+
+    with Index.open(corpus_index) as index:
+        sentences = _draft_sentences(index, restated=True)
+        assert sentences
+        for sentence in sentences:
+            hits = index.search(sentence, k=5)
+            assert not any(hit.doc == DRAFT and sentence in " ".join(hit.text.split()) for hit in hits), sentence
+            assert hits[0].doc == FINAL, (sentence, hits[0].citation)
+            # asked for, the draft's own copy is there, marked
+            with_drafts = index.search(sentence, k=5, include_superseded=True)
+            assert any(hit.doc == DRAFT and hit.superseded_by == FINAL for hit in with_drafts), sentence
+
+
+@pytest.mark.slow
+def test_a_sentence_only_the_draft_holds_is_a_marked_hit(corpus_index):
+    from gtindex.search import Index
+
+    with Index.open(corpus_index) as index:
+        sentences = _draft_sentences(index, restated=False)
+        assert sentences
+        for sentence in sentences:
+            top = index.search(sentence, k=1)[0]
+            assert top.doc == DRAFT and top.superseded_by == FINAL, (sentence, top.citation)
+            assert "superseded by" in top.citation or top.superseded_by  # marked in JSON and text
