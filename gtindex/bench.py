@@ -197,7 +197,7 @@ def split_write_stage(index_dir: Path, write_seconds: float) -> dict[str, float]
 
 def held_out_document(corpus: Path) -> Path:
     """The PDF with the median page count: the 'one guidance' of the incremental figures."""
-    from .ingest import discover
+    from .sources.ingest import discover
 
     pdfs = [p for p in discover([corpus]) if p.suffix.lower() == ".pdf"] or discover([corpus])
     sized = sorted(pdfs, key=lambda p: (p.stat().st_size, p.name))
@@ -206,7 +206,7 @@ def held_out_document(corpus: Path) -> Path:
 
 def linked_copy(corpus: Path, target: Path, leave_out: Path | None = None) -> Path:
     """A folder of symlinks to the corpus's source files (one of them left out)."""
-    from .ingest import discover
+    from .sources.ingest import discover
 
     if target.exists():
         shutil.rmtree(target)

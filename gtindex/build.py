@@ -113,7 +113,7 @@ Plan = Callable[["_Previous | None", BuildReport], _Target]
 
 def parser_version() -> str:
     """Parsed lines are reused only from a build by the same parser version."""
-    from .ingest import PARSER_VERSION
+    from .sources.ingest import PARSER_VERSION
 
     return PARSER_VERSION
 
@@ -238,7 +238,7 @@ def _discover(sources: list[Path], report: BuildReport) -> list[SourceFile]:
     regular file (a FIFO, a device, a dangling link, a link loop, an unreadable file or
     folder) is reported as skipped before anything opens it.
     """
-    from .ingest import _resolved, discover, source_sha256
+    from .sources.ingest import _resolved, discover, source_sha256
 
     def unlistable(folder: Path, reason: str) -> None:
         report.skipped.append((f"{folder}/", reason))
@@ -495,7 +495,7 @@ def _load_documents(
     Documents come sorted by name so that a rebuild over the same files writes the same
     rows in the same order.
     """
-    from .ingest import parse_many
+    from .sources.ingest import parse_many
 
     by_hash: dict[str, list[SourceFile]] = {}
     for file in sorted(files, key=lambda f: f.name):
@@ -546,7 +546,7 @@ def _reusable_documents(previous: _Previous | None, by_hash: dict[str, list[Sour
 
 
 def _readable(file: SourceFile) -> bool:
-    from .ingest import source_sha256
+    from .sources.ingest import source_sha256
 
     try:
         return source_sha256(file.path) == file.sha256

@@ -103,7 +103,7 @@ def parse(file, as_json):
     """Parse one PDF or web page and print its lines as the index will store them."""
     from .documents import ParseError
     from .errors import GtindexError
-    from .ingest import parse_many
+    from .sources.ingest import parse_many
     from .render import render_document, sanitize_text, terminal_safe_json
 
     # In a worker process under the build's limits (CPU time, memory): a PDF that inflates to
@@ -131,7 +131,7 @@ DEFAULT_GOLD = Path("eval/dev.jsonl")
 
 def _default_sources() -> list[Path]:
     """corpus/ (the repository's default corpus) when it holds documents."""
-    from .ingest import discover
+    from .sources.ingest import discover
 
     if DEFAULT_CORPUS.is_dir() and discover([DEFAULT_CORPUS]):
         return [DEFAULT_CORPUS]
@@ -476,8 +476,8 @@ def fetch(pages, url_lists, mirror, corpus, timeout, deadline, retries, max_mb, 
     """Download new or revised guidances into the corpus, then update the index."""
     import json
 
-    from .fetch import MB, FetchOptions
-    from .fetch import fetch as fetch_documents
+    from .sources.fetch import MB, FetchOptions
+    from .sources.fetch import fetch as fetch_documents
 
     if not pages and not url_lists:
         if not Path(DEFAULT_URL_LIST).is_file():
@@ -521,7 +521,7 @@ def _fetch_progress(enabled: bool):
 def _build_after_fetch(build: bool | None, index_dir: Path, corpus: Path, downloaded: bool, quiet: bool) -> dict | None:
     """Run the index update `--build/--no-build` asks for; None when none ran."""
     from . import store
-    from .fetch import index_update_sources
+    from .sources.fetch import index_update_sources
 
     if build is None:
         build = downloaded and store.current_generation(index_dir) is not None

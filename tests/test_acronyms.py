@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from gtindex.acronyms import Acronym, collect, expand, find_definitions
-from gtindex.pdf_parser import parse_pdf
+from gtindex.sources.pdf import parse_pdf
 
 from conftest import PDF_DIR
 

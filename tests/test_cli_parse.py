@@ -47,7 +47,7 @@ def test_parse_json_is_one_object_with_the_documented_keys():
     assert any(link["url"].endswith("/human-gene-therapy-rare-diseases") for link in document["links"])
 
 
-@pytest.mark.skipif(importlib.util.find_spec("gtindex.pdf_parser") is None, reason="no PDF parser yet")
+@pytest.mark.skipif(importlib.util.find_spec("gtindex.sources.pdf") is None, reason="no PDF parser yet")
 def test_parse_json_of_a_real_pdf_carries_pages_and_line_numbers():
     result = run(str(PDF_DIR / "fda-refuse-to-file-nda-bla-draft-2017.pdf"), "--json")
     assert result.exit_code == 0, result.output

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from conftest import HTML_DIR, PDF_DIR, REPO
 from gtindex.cli import main
 from gtindex.errors import GtindexError
-from gtindex.fetch import (
+from gtindex.sources.fetch import (
     HTML_NOT_PDF,
     KIND_DOCUMENT,
     KIND_GUIDANCE_PAGE,
@@ -596,7 +596,7 @@ def test_cli_build_with_nothing_new_reuses_everything(tmp_path, small_index):
 
 
 def test_cli_default_build_indexes_the_fetched_pdf(site, small_index):
-    pytest.importorskip("gtindex.pdf_parser")
+    pytest.importorskip("gtindex.sources.pdf")
     from contextlib import closing
 
     from gtindex import store

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from conftest import HTML_DIR, PDF_DIR
 from gtindex.documents import Document, ParseError
-from gtindex.ingest import parse_many
+from gtindex.sources.ingest import parse_many
 
 SEED_PDFS = [
     PDF_DIR / name
@@ -102,7 +102,7 @@ def mutated_file(draw) -> tuple[str, bytes]:
 def _traceback_of(path: Path) -> str:
     """What parse_file raises in a fresh process: the report for a crash found here."""
     completed = subprocess.run(
-        [sys.executable, "-c", "import sys; from gtindex.ingest import parse_file; parse_file(sys.argv[1])", str(path)],
+        [sys.executable, "-c", "import sys; from gtindex.sources.ingest import parse_file; parse_file(sys.argv[1])", str(path)],
         capture_output=True, text=True, timeout=MAX_FILE_SECONDS * 2,
     )
     return completed.stderr[-3000:] or f"exit code {completed.returncode}, no output"

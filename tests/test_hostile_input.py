@@ -19,7 +19,7 @@ from reportlab.pdfgen import canvas
 from conftest import HTML_DIR, PDF_DIR
 from gtindex.cli import main
 from gtindex.documents import Document, ParseError
-from gtindex.ingest import parse_file, parse_many
+from gtindex.sources.ingest import parse_file, parse_many
 from gtindex.search import Index
 
 GOOD = [PDF_DIR / "fda-andas-stability-testing-qa-2013.pdf", HTML_DIR / "asgct-strategic-plan.html"]

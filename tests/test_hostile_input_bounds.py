@@ -21,9 +21,9 @@ import pytest
 from reportlab.pdfgen import canvas
 
 from gtindex.documents import CLIPPED, MAX_LINE_CHARS, MAX_TITLE_CHARS, Document, Line, ParseError
-from gtindex.ingest import parse_file
+from gtindex.sources.ingest import parse_file
 from gtindex.passages import MAX_PASSAGE_CHARS, make_passages
-from gtindex.pdf_parser import NO_UNICODE_MAP
+from gtindex.sources.pdf import NO_UNICODE_MAP
 
 GIB = 1 << 30
 

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import HTML_DIR
 from gtindex import serve
-from gtindex.ingest import parse_file
+from gtindex.sources.ingest import parse_file
 
 RARE = "fda-gt-rare-diseases-draft-2018.pdf"  # in the small_index fixture (conftest)
 

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import HTML_DIR
 from gtindex.documents import KIND_BODY, KIND_HEADING, LINE_KIND_PARAGRAPH, ParseError
-from gtindex.html_parser import parse_html
+from gtindex.sources.html import parse_html
 
 NGVB = HTML_DIR / "ngvb-other-helpful-resources.html"
 NGVB_CP1252 = HTML_DIR / "ngvb-other-helpful-resources-cp1252.html"

@@ -14,14 +14,14 @@ from reportlab.pdfgen import canvas
 from conftest import HTML_DIR, PDF_DIR
 from gtindex.documents import Document, ParseError
 from gtindex.errors import GtindexError
-from gtindex.ingest import discover, parse_file, parse_many, sniff
+from gtindex.sources.ingest import discover, parse_file, parse_many, sniff
 
 SMALL_PDFS = ["fda-cvm-gfi142-vich-gl29-psu-draft-2001.pdf", "fda-andas-stability-testing-qa-2013.pdf"]
 BIG_PDF = PDF_DIR / "ich-e6r2-good-clinical-practice-2016.pdf"  # 66 pages
 PAGE = HTML_DIR / "asgct-strategic-plan.html"
 
 needs_pdf_parser = pytest.mark.skipif(
-    importlib.util.find_spec("gtindex.pdf_parser") is None, reason="gtindex.pdf_parser not written yet"
+    importlib.util.find_spec("gtindex.sources.pdf") is None, reason="gtindex.sources.pdf not written yet"
 )
 
 
@@ -218,7 +218,7 @@ def test_parse_many_from_a_script_without_main_guard(tmp_path):
     # Workers never re-run the caller's script (multiprocessing spawn would: `python -`
     # and unguarded scripts broke).
     script = (
-        "from gtindex.ingest import parse_many\n"
+        "from gtindex.sources.ingest import parse_many\n"
         f"results = dict(parse_many([{str(PAGE)!r}, {str(PAGE)!r}], workers=2))\n"
         "print(sorted(type(r).__name__ for r in results.values()))\n"
     )

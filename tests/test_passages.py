@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from gtindex.documents import KIND_BODY, KIND_FOOTNOTE, KIND_HEADING, LINE_KIND_PRINTED, Document, Line
 from gtindex.embedding import MAX_TOKENS, count_tokens
-from gtindex.html_parser import parse_html
+from gtindex.sources.html import parse_html
 from gtindex.passages import content_hash, make_passages, make_spans
 
 from conftest import HTML_DIR, PDF_DIR
@@ -132,7 +132,7 @@ def test_dash_and_symbol_font_bullets_start_their_own_spans():
 def test_real_refuse_to_file_list_items_are_cited_alone():
     """The RTF draft lists refuse-to-file grounds as "‒" items without final periods: each
     item is its own span, so a citation of § 314.101(d)(5) names its two printed lines."""
-    from gtindex.pdf_parser import parse_pdf
+    from gtindex.sources.pdf import parse_pdf
 
     document = parse_pdf(PDF_DIR / "fda-refuse-to-file-nda-bla-draft-2017.pdf")
     spans = make_spans(document)
@@ -156,7 +156,7 @@ def test_span_holders_are_the_passages_holding_each_sentence_whole():
 
 def test_every_real_sentence_has_a_holder_and_holders_hold_it():
     from gtindex.passages import span_holders
-    from gtindex.pdf_parser import parse_pdf
+    from gtindex.sources.pdf import parse_pdf
 
     document = parse_pdf(PDF_DIR / "fda-gt-rare-diseases-draft-2018.pdf")
     passages, spans = make_passages(document), make_spans(document)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gtindex.documents import KIND_BODY, KIND_FOOTNOTE, KIND_HEADING, ParseError
-from gtindex.pdf_parser import parse_pdf, parse_pdf_details
+from gtindex.sources.pdf import parse_pdf, parse_pdf_details
 from conftest import PDF_DIR, REPO
 from pdf_factory import (
     Blank,
@@ -52,8 +52,8 @@ def _parse_one(path: str):
 
 def _cache_dir() -> Path:
     h = hashlib.sha256()
-    for name in ("pdf_parser.py", "documents.py"):
-        h.update((REPO / "gtindex" / name).read_bytes())
+    for path in sorted((REPO / "gtindex" / "sources" / "pdf").glob("*.py")) + [REPO / "gtindex" / "documents.py"]:
+        h.update(path.read_bytes())
     return REPO / ".pytest_cache" / "gtindex-pdf" / h.hexdigest()[:16]
 
 

@@ -128,7 +128,7 @@ def texts_in(value) -> list[str]:
 
 def test_the_hostile_pdf_parses_to_exactly_its_text(hostile_sources):
     """The escapes are in the parsed data (text is data); only display removes them."""
-    from gtindex.ingest import parse_file
+    from gtindex.sources.ingest import parse_file
 
     lines = [line.text for line in parse_file(hostile_sources / "evil.pdf").lines]
     assert lines == PDF_LINES

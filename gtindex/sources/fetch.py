@@ -47,8 +47,8 @@ from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import quote, unquote, urldefrag, urljoin, urlsplit
 
-from . import __version__
-from .errors import GtindexError
+from .. import __version__
+from ..errors import GtindexError
 
 LEDGER_NAME = ".fetched.json"
 LEDGER_FORMAT = 1
@@ -837,7 +837,7 @@ def index_update_sources(index_dir: Path, corpus: Path) -> tuple[list[Path], lis
     """
     from contextlib import closing
 
-    from . import store
+    from .. import store
     from .ingest import discover
 
     generation = store.current_generation(index_dir)

@@ -20,7 +20,7 @@ from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 from bs4.dammit import EncodingDetector
 from bs4.element import PreformattedString
 
-from .documents import (
+from ..documents import (
     KIND_BODY,
     KIND_HEADING,
     LINE_KIND_PARAGRAPH,

@@ -22,12 +22,12 @@ from dataclasses import asdict, dataclass
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from .documents import Document, Line, Link, ParseError
-from .errors import GtindexError
-from .html_parser import HTML_TAG, parse_html
+from ..documents import Document, Line, Link, ParseError
+from ..errors import GtindexError
+from .html import HTML_TAG, parse_html
 
 # Part of the index's parsed-document cache key (build.py): bump it whenever the output of
-# html_parser or pdf_parser changes, so that the next build parses every file again.
+# sources/html.py or sources/pdf/ changes, so that the next build parses every file again.
 PARSER_VERSION = "2"
 
 SOURCE_SUFFIXES = {".pdf", ".html", ".htm"}
@@ -188,7 +188,7 @@ def parse_file(path: Path | str) -> Document:
         if kind == "html" and path.suffix.lower() == ".pdf":
             raise ParseError(str(path), "not a PDF: looks like HTML; the download probably failed")
         if kind == "pdf":
-            from .pdf_parser import parse_pdf  # lazy: pdfplumber is only needed for PDFs
+            from .pdf import parse_pdf  # lazy: pdfplumber is only needed for PDFs
 
             return parse_pdf(path)
         return parse_html(path)
@@ -434,7 +434,7 @@ def document_from_dict(data: dict) -> Document:
 # ----------------------------------------------------------------------------- worker side
 
 _READY, _OK, _ERROR, _MEMORY = "ready", "ok", "error", "memory"
-_WORKER_COMMAND = "import sys; from gtindex.ingest import worker_main; worker_main(int(sys.argv[1]))"
+_WORKER_COMMAND = "import sys; from gtindex.sources.ingest import worker_main; worker_main(int(sys.argv[1]))"
 
 
 def worker_main(max_memory_mb: int) -> None:
@@ -462,7 +462,7 @@ def _send(message: dict) -> None:
 def _import_parsers() -> None:
     """Import the PDF stack before the memory cap, so the cap measures parsing only."""
     try:
-        from . import pdf_parser  # noqa: F401
+        from . import pdf  # noqa: F401
     except ImportError:
         pass  # reported per file by parse_file
 

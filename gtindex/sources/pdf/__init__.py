@@ -48,7 +48,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .documents import (
+from ...documents import (
     KIND_BODY,
     KIND_FOOTNOTE,
     KIND_HEADING,
