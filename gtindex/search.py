@@ -34,10 +34,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import acronyms, lexical, store
+from . import acronyms, lexical
 from .citations import Hit, cited_line_from_row
 from .documents import KIND_FOOTNOTE, LINE_KIND_COMPUTED, LINE_KIND_PARAGRAPH
-from .errors import GtindexError
+from .errors import GtindexError, IndexError_
+from .index import catalogue, generations, schema
+from .index.layout import Layout
 
 MODES = ("hybrid", "dense", "lexical")
 STATUSES = ("draft", "final")
@@ -143,14 +145,14 @@ class _Signals:
 class Index:
     """A read-only view of the live generation of an index directory."""
 
-    def __init__(self, path: Path, generation: store.Generation, conn: sqlite3.Connection, dense=None,
+    def __init__(self, path: Path, generation: generations.Generation, conn: sqlite3.Connection, dense=None,
                  fast_start: bool = False):
         self.path = path
         self.generation = generation
         self.conn = conn
         self._dense = dense
         self._span_vectors = None
-        self._layout: store.Layout | None = None
+        self._layout: Layout | None = None
         self._row_cache: dict[tuple, np.ndarray] = {}  # (table, doc ids) -> allowed ids (see _allowed_ids)
         self._encoder = None
         self._fast_start = fast_start
@@ -175,8 +177,8 @@ class Index:
         from .embedding import DIM, MODEL_NAME
 
         path = Path(path)
-        generation = store.open_generation(path, MODEL_NAME, DIM)
-        conn = store.connect_readonly(generation.sqlite_path)
+        generation = generations.open_generation(path, MODEL_NAME, DIM)
+        conn = schema.connect_readonly(generation.sqlite_path)
         return cls(path, generation, conn, fast_start=fast_start)
 
     @property
@@ -194,10 +196,10 @@ class Index:
         return self._span_vectors
 
     @property
-    def layout(self) -> store.Layout:
+    def layout(self) -> Layout:
         """Sentences' places and passages, loaded on first use."""
         if self._layout is None:
-            self._layout = store.Layout.read(self.conn)
+            self._layout = Layout.read(self.conn)
         return self._layout
 
     def close(self) -> None:
@@ -218,15 +220,7 @@ class Index:
     def find_document(self, name: str) -> DocumentInfo:
         """A document by file name (any of its names) or file name without extension."""
         _require_utf8(name, "document name")
-        row = self.conn.execute(
-            "SELECT doc_id FROM doc_names WHERE name = ? OR name = ? || '.pdf' OR name = ? || '.html'",
-            (name, name, name),
-        ).fetchone()
-        if row is None:
-            raise GtindexError(
-                f"no document named {name!r} in {self.path}; `gtindex list --index {self.path}` shows the names"
-            )
-        return self._documents[row["doc_id"]]
+        return self._documents[catalogue.find(self.conn, name, self.path).doc_id]
 
     def lines(
         self, name: str, numbers: tuple[int, int] | None = None, page: int | None = None
@@ -321,7 +315,7 @@ class Index:
 
     def _replaced(self) -> bool:
         try:
-            live = store.current_generation(self.path)
+            live = generations.current_generation(self.path)
         except GtindexError:
             return False
         return live is not None and live.resolve() != self.generation.path.resolve()
@@ -360,7 +354,7 @@ class Index:
     def _query_vector(self, query: str) -> np.ndarray:
         vector = self.encoder().encode([query])[0]
         if not np.isfinite(vector).all():
-            raise store.IndexError_(
+            raise IndexError_(
                 f"the query model in {self.generation.model_dir} is damaged (it gave a non-finite vector); "
                 "check the index with `gtindex doctor`, rebuild with `gtindex build --rebuild`"
             )
@@ -423,12 +417,12 @@ class Index:
         if references:
             signals.reference_lexical = _reference_shares(spans, references, signals.titled)
         if use_dense and spans:
-            rows = np.asarray(list(spans), dtype=np.int64) - 1  # vector_row = span_id - 1
+            rows = schema.vector_rows(spans)
             scores = self.span_vectors.search_subset(query_vector, rows)
             self._check_similarities(scores, self.generation.spans_path)
             signals.span_dense = dict(zip(spans, map(float, scores)))
             passage_ids = sorted({pid for span in spans.values() for pid in span.passages})
-            rows = np.asarray(passage_ids, dtype=np.int64) - 1  # vector_row = passage_id - 1
+            rows = schema.vector_rows(passage_ids)
             scores = self.dense.search_subset(query_vector, rows)
             self._check_similarities(scores, self.generation.vectors_path)
             signals.passage_dense = dict(zip(passage_ids, map(float, scores)))
@@ -439,7 +433,7 @@ class Index:
         (a cheap guard on every query; `gtindex doctor` compares the file with its sha256)."""
         scores = np.asarray(scores, dtype=np.float64)
         if scores.size and not (np.isfinite(scores).all() and np.abs(scores).max() <= 1 + COSINE_SLACK):
-            raise store.IndexError_(
+            raise IndexError_(
                 f"{path} is damaged (a similarity of {scores[np.argmax(np.abs(scores))]:.3g}); "
                 "check the index with `gtindex doctor`, rebuild with `gtindex build --rebuild`"
             )
@@ -456,7 +450,7 @@ class Index:
             self._check_similarities(found.scores[found.rows >= 0], path)
         else:
             rows = self._filtered_top(vectors, table, query_vector, doc_ids, k)
-        return [row + 1 for row in rows]  # passage_id, span_id = vector_row + 1 (store.SCHEMA)
+        return schema.ids_of_rows(rows)
 
     def _filtered_top(self, vectors, table: str, query_vector: np.ndarray, doc_ids: list[int], k: int) -> list[int]:
         """The k nearest rows inside the filter. A filter that keeps most rows (every default
@@ -677,7 +671,7 @@ def _load_vectors(path: Path):
     except GtindexError:
         raise
     except Exception as exc:  # faiss raises RuntimeError on a damaged file
-        raise store.IndexError_(f"{path} cannot be read ({exc}); rebuild with `gtindex build --rebuild`") from None
+        raise IndexError_(f"{path} cannot be read ({exc}); rebuild with `gtindex build --rebuild`") from None
     return vectors
 
 

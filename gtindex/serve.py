@@ -206,9 +206,9 @@ def _open_warm(Index, index_dir: Path):
 
 def _current(state: dict, Index, index_dir: Path):
     """The open index, reopened first when a build has published a newer generation."""
-    from . import store
+    from .index import generations
 
-    live = store.current_generation(index_dir)
+    live = generations.current_generation(index_dir)
     if live is not None and live.resolve() != state["index"].generation.path.resolve():
         state["index"].close()
         state["index"] = _open_warm(Index, index_dir)

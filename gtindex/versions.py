@@ -249,11 +249,11 @@ def indexed_documents(index_dir: Path) -> list[IndexedDocument]:
     """Every document of the live generation, sorted by name."""
     from contextlib import closing
 
-    from . import store
     from .embedding import DIM, MODEL_NAME
+    from .index import generations, schema
 
-    generation = store.open_generation(index_dir, MODEL_NAME, DIM)
-    with closing(store.connect_readonly(generation.sqlite_path)) as conn:
+    generation = generations.open_generation(index_dir, MODEL_NAME, DIM)
+    with closing(schema.connect_readonly(generation.sqlite_path)) as conn:
         names: dict[int, list[str]] = {}
         for doc_id, name in conn.execute("SELECT doc_id, name FROM doc_names ORDER BY name"):
             names.setdefault(doc_id, []).append(name)
@@ -262,17 +262,11 @@ def indexed_documents(index_dir: Path) -> list[IndexedDocument]:
 
 def document_versions(index_dir: Path, name: str) -> tuple[str, list[IndexedDocument]]:
     """The document called `name` (any file name, or without extension) and every version of it, oldest first."""
-    from .errors import GtindexError
+    from .index.catalogue import resolve
 
     entries = indexed_documents(index_dir)
-    wanted = {name, f"{name}.pdf", f"{name}.html", Path(name).name}
-    found = next((e for e in entries if wanted & set(e.names)), None)
-    if found is None:
-        from difflib import get_close_matches
-
-        close = get_close_matches(name, [n for e in entries for n in e.names], n=5, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else f"; `gtindex list --index {index_dir}` shows the names"
-        raise GtindexError(f"no document named {name!r} in {index_dir}{hint}")
+    wanted = resolve({n: e.sha256 for e in entries for n in e.names}, name, index_dir)
+    found = next(e for e in entries if wanted & set(e.names))
     family = [e for e in entries if e.family == found.family]
     return found.doc, sorted(family, key=lambda e: (date_key(e.date) or (0, 0), e.doc))
 

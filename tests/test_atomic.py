@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import HTML_DIR, PDF_DIR
-from gtindex import store
+from gtindex.index import generations, schema
 from gtindex.build import add_documents, build_index, remove_documents
 from gtindex.cli import main
 from gtindex.errors import GtindexError
@@ -83,11 +83,11 @@ class _Process:
 
 
 def _leftovers(index_dir: Path) -> list[str]:
-    return sorted(p.name for p in index_dir.iterdir() if p.name.startswith("gen-new-") or p.name == store.POINTER_TMP)
+    return sorted(p.name for p in index_dir.iterdir() if p.name.startswith("gen-new-") or p.name == generations.POINTER_TMP)
 
 
 def _generations(index_dir: Path) -> list[str]:
-    return sorted(p.name for p in index_dir.iterdir() if store.GENERATION.match(p.name))
+    return sorted(p.name for p in index_dir.iterdir() if generations.GENERATION.match(p.name))
 
 
 # --------------------------------------------------------------------------- generations on disk
@@ -100,15 +100,15 @@ def test_recover_removes_what_killed_writers_left_and_publish_keeps_the_previous
         (index_dir / f"gen-00000{number}" / "data").write_text(str(number))
     (index_dir / "CURRENT").write_text("gen-000003\n")
     (index_dir / "gen-new-x1y2").mkdir()  # a staging directory of a killed writer
-    (index_dir / store.POINTER_TMP).write_text("gen-000004\n")  # killed between rename and replace
-    removed = store.recover(index_dir)
+    (index_dir / generations.POINTER_TMP).write_text("gen-000004\n")  # killed between rename and replace
+    removed = generations.recover(index_dir)
     # gen-000004 was renamed but never published: no reader can have it open
-    assert removed == sorted([store.POINTER_TMP, "gen-new-x1y2", "gen-000004", "gen-000001"])
+    assert removed == sorted([generations.POINTER_TMP, "gen-new-x1y2", "gen-000004", "gen-000001"])
     assert _generations(index_dir) == ["gen-000002", "gen-000003"]
 
-    staged = store.new_generation_dir(index_dir)
+    staged = generations.new_generation_dir(index_dir)
     (staged / "data").write_text("new")
-    final = store.publish_generation(index_dir, staged)
+    final = generations.publish_generation(index_dir, staged)
     assert final.name == "gen-000004" and (index_dir / "CURRENT").read_text() == "gen-000004\n"
     # the generation CURRENT named until now is kept for searches still opening it
     assert _generations(index_dir) == ["gen-000003", "gen-000004"]
@@ -136,7 +136,7 @@ def test_builds_killed_at_each_step_of_the_switch_leave_a_searchable_index(index
     left_behind = {
         "written": lambda d: any(p.name.startswith("gen-new-") for p in d.iterdir()),
         "renamed": lambda d: _generations(d)[-1] > (d / "CURRENT").read_text().strip(),
-        "pointer-written": lambda d: (d / store.POINTER_TMP).exists(),
+        "pointer-written": lambda d: (d / generations.POINTER_TMP).exists(),
         "published": lambda d: (d / "CURRENT").read_text().strip() == _generations(d)[-1],
     }
     for stage, leftover in left_behind.items():
@@ -228,7 +228,7 @@ def test_a_search_on_a_generation_deleted_under_it_starts_over_on_the_live_one(i
         assert not opened.exists()
         hits = index.search("needlestick injuries reported by user facilities", k=3)
         assert hits and index.generation.path != opened
-        assert index.generation.path == store.current_generation(index_copy)
+        assert index.generation.path == generations.current_generation(index_copy)
 
 
 def test_a_second_writer_waits_or_with_no_wait_refuses(index_copy, tmp_path):
@@ -273,6 +273,6 @@ def test_index_of_another_model_or_format_is_refused_until_rebuilt(tmp_path):
     result = CliRunner().invoke(main, ["build", "--rebuild", "--index", str(index_dir)])
     assert result.exit_code == 0, result.output
     rebuilt = json.loads((index_dir / (index_dir / "CURRENT").read_text().strip() / "manifest.json").read_text())
-    assert rebuilt["index_format"] == store.INDEX_FORMAT and rebuilt["sources"] == [str(sources.resolve())]
+    assert rebuilt["index_format"] == schema.INDEX_FORMAT and rebuilt["sources"] == [str(sources.resolve())]
     with Index.open(index_dir) as index:
         assert index.search("stopping rules", k=1)[0].doc == "tiny.html"

@@ -599,7 +599,7 @@ def test_cli_default_build_indexes_the_fetched_pdf(site, small_index):
     pytest.importorskip("gtindex.sources.pdf")
     from contextlib import closing
 
-    from gtindex import store
+    from gtindex.index import generations, schema
 
     source, index = small_index
     pdf = SMALL_PDFS[0]
@@ -610,6 +610,6 @@ def test_cli_default_build_indexes_the_fetched_pdf(site, small_index):
     assert result.exit_code == 0, result.output
     build = json.loads(result.stdout)["build"]
     assert build["updated"] is True and build["skipped"] == []
-    with closing(store.connect_readonly(store.current_generation(index) / store.SQLITE_FILE)) as conn:
+    with closing(schema.connect_readonly(generations.current_generation(index) / generations.SQLITE_FILE)) as conn:
         names = {row[0] for row in conn.execute("SELECT name FROM doc_names")}
     assert names == {"asgct-strategic-plan.html", pdf.name}

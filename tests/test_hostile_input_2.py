@@ -30,8 +30,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import HTML_DIR, PDF_DIR
-from gtindex import store
-from gtindex.build import write_fault_message
+from gtindex.index import lock, schema
 from gtindex.cli import main
 from pdf_factory import Page, Text, make_image_only_pdf, make_pdf
 from test_index_faults import assert_one_line_error, copy_index, live, own_file
@@ -178,7 +177,7 @@ def test_an_index_path_with_uri_characters_works_and_creates_no_stray_file(small
     assert indexed_names(index_dir) == {RARE, PAGE}
     assert run("doctor", "--index", index_dir, "--no-build-model").exit_code == 0
     assert sorted(str(p) for p in tmp_path.rglob("*")) == before
-    assert store.sqlite_uri(Path("/a#b/c?d/e%f g/index.sqlite")) == "file:/a%23b/c%3Fd/e%25f%20g/index.sqlite?mode=ro"
+    assert schema.sqlite_uri(Path("/a#b/c?d/e%f g/index.sqlite")) == "file:/a%23b/c%3Fd/e%25f%20g/index.sqlite?mode=ro"
 
 
 # --------------------------------------------------------------------------- 6: the index's own files
@@ -301,24 +300,24 @@ def test_add_on_a_full_disk_says_how_much_is_needed_and_keeps_the_index(small_in
 def test_write_faults_from_the_os_sqlite_and_faiss_each_become_their_one_line():
     """The translation the end-to-end tests go through, for every way the fault is raised."""
     cases = [
-        (OSError(errno.EROFS, os.strerror(errno.EROFS), "idx/LOCK"), store.READ_ONLY),
-        (PermissionError(errno.EACCES, os.strerror(errno.EACCES), "idx/LOCK"), store.NO_PERMISSION),
-        (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), store.DISK_FULL),
-        (OSError(errno.EDQUOT, os.strerror(errno.EDQUOT)), store.DISK_FULL),
-        (sqlite3.OperationalError("database or disk is full"), store.DISK_FULL),
-        (sqlite3.OperationalError("attempt to write a readonly database"), store.READ_ONLY),
+        (OSError(errno.EROFS, os.strerror(errno.EROFS), "idx/LOCK"), lock.READ_ONLY),
+        (PermissionError(errno.EACCES, os.strerror(errno.EACCES), "idx/LOCK"), lock.NO_PERMISSION),
+        (OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), lock.DISK_FULL),
+        (OSError(errno.EDQUOT, os.strerror(errno.EDQUOT)), lock.DISK_FULL),
+        (sqlite3.OperationalError("database or disk is full"), lock.DISK_FULL),
+        (sqlite3.OperationalError("attempt to write a readonly database"), lock.READ_ONLY),
         (RuntimeError("Error: 'ret == (n)' failed: write error in idx/gen-new-x/vectors.faiss: 28 "
-                      "(No space left on device)"), store.DISK_FULL),
+                      "(No space left on device)"), lock.DISK_FULL),
         (OSError(errno.ENOENT, os.strerror(errno.ENOENT)), None),
         (sqlite3.DatabaseError("database disk image is malformed"), None),
         (RuntimeError("something else"), None),
     ]
     for exc, fault in cases:
-        assert store.write_fault(exc) == fault, exc
+        assert lock.write_fault(exc) == fault, exc
     index_dir = Path("/nonexistent/index")
-    assert write_fault_message(store.READ_ONLY, index_dir).startswith(f"{index_dir} is on a read-only file system;")
-    assert "permission denied writing idx/LOCK;" in write_fault_message(store.NO_PERMISSION, index_dir, "idx/LOCK")
-    full = write_fault_message(store.DISK_FULL, index_dir, needed=2_500_000)
+    assert lock.write_fault_message(lock.READ_ONLY, index_dir).startswith(f"{index_dir} is on a read-only file system;")
+    assert "permission denied writing idx/LOCK;" in lock.write_fault_message(lock.NO_PERMISSION, index_dir, "idx/LOCK")
+    full = lock.write_fault_message(lock.DISK_FULL, index_dir, needed=2_500_000)
     assert "no space left on the disk holding /nonexistent/index (" in full and "needs about 2.5 MB" in full
 
 

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import HTML_DIR, PDF_DIR
-from gtindex import store
+from gtindex.index.manifest import file_sha256
 from gtindex.build import add_documents, build_index, recorded_sources, remove_documents
 from gtindex.cli import main
 from gtindex.errors import GtindexError
@@ -127,7 +127,7 @@ def test_sequence_of_updates_equals_a_fresh_build(work, tmp_path):
     assert duplicated.documents == 4 and duplicated.reparsed == 0 and duplicated.embedded == 0
 
     # remove by sha256 prefix: a file added on its own leaves the recorded sources
-    donation_sha = store.file_sha256(outside / DONATION)
+    donation_sha = file_sha256(outside / DONATION)
     removed = remove_documents([donation_sha[:10]], index_dir)
     assert removed.removed == [DONATION]
     assert recorded_sources(index_dir) == [sources.resolve()]

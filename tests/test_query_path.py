@@ -71,10 +71,10 @@ def test_show_and_help_load_no_model_or_vector_library(small_index):
 
 
 def test_fast_start_encoder_gives_the_same_vectors(small_index):
-    from gtindex import store
+    from gtindex.index import generations
     from gtindex.embedding import OnnxEncoder
 
-    model_dir = store.current_generation(small_index) / store.MODEL_DIR
+    model_dir = generations.current_generation(small_index) / generations.MODEL_DIR
     texts = ["stopping rules", "What should an early-phase gene therapy protocol include?", "strategic plan"]
     default = OnnxEncoder(model_dir).encode(texts)
     fast = OnnxEncoder(model_dir, fast_start=True).encode(texts)
@@ -192,7 +192,7 @@ def test_a_stale_socket_is_ignored_by_clients_and_replaced_by_a_server(small_ind
 
 
 def test_the_server_reopens_a_newly_published_generation(small_index, tmp_path):
-    from gtindex import store
+    from gtindex.index import generations
     from gtindex.search import Index
 
     index_dir = tmp_path / "index"
@@ -200,9 +200,9 @@ def test_the_server_reopens_a_newly_published_generation(small_index, tmp_path):
     state = {"index": Index.open(index_dir)}
     try:
         assert serve._current(state, Index, index_dir) is state["index"]  # nothing new: kept
-        live = store.current_generation(index_dir)
+        live = generations.current_generation(index_dir)
         shutil.copytree(live, index_dir / "gen-000099")
-        (index_dir / store.CURRENT_FILE).write_text("gen-000099\n")
+        (index_dir / generations.CURRENT_FILE).write_text("gen-000099\n")
         reopened = serve._current(state, Index, index_dir)
         assert reopened.generation.path.name == "gen-000099" and state["index"] is reopened
         assert reopened.search("stopping rules", k=1)

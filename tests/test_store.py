@@ -8,7 +8,9 @@ import sqlite3
 import pytest
 
 from conftest import HTML_DIR
-from gtindex import store
+from gtindex.index import lock, schema
+from gtindex.index.manifest import file_sha256
+from gtindex.index.layout import Layout
 from gtindex.build import build_index
 from gtindex.embedding import DIM, MODEL_NAME
 from gtindex.errors import GtindexError
@@ -39,10 +41,10 @@ def test_generation_layout_and_manifest(small_index):
         assert (live / name).is_file(), name
     manifest = json.loads((live / "manifest.json").read_text())
     assert manifest["model"] == MODEL_NAME and manifest["dim"] == DIM
-    assert manifest["index_format"] == store.INDEX_FORMAT
+    assert manifest["index_format"] == schema.INDEX_FORMAT
     assert manifest["counts"]["documents"] == first.documents == 3
-    assert manifest["sha256"]["index.sqlite"] == store.file_sha256(live / "index.sqlite")
-    assert manifest["sha256"]["model/model.onnx"] == store.file_sha256(live / "model/model.onnx")
+    assert manifest["sha256"]["index.sqlite"] == file_sha256(live / "index.sqlite")
+    assert manifest["sha256"]["model/model.onnx"] == file_sha256(live / "model/model.onnx")
     # an unchanged rebuild writes no generation; no staging directories are left
     assert sorted(p.name for p in index_dir.iterdir() if p.is_dir()) == ["gen-000001"]
 
@@ -72,11 +74,11 @@ def test_sqlite_is_readable_without_gtindex(small_index):
 
 def test_layout_maps_sentences_to_their_places_and_passages():
     conn = sqlite3.connect(":memory:")
-    conn.executescript(store.SCHEMA)
+    conn.executescript(schema.SCHEMA)
     spans = [(7, 10, 12), (7, 13, 13), (8, 0, 1)]  # span ids 1-3: (doc_id, seq_start, seq_end)
     pairs = [(1, 1), (1, 2), (2, 2), (3, 3)]  # (span_id, passage_id)
-    store.Layout.of(spans, pairs, passage_docs=[7, 7, 8]).write(conn)
-    layout = store.Layout.read(conn)
+    Layout.of(spans, pairs, passage_docs=[7, 7, 8]).write(conn)
+    layout = Layout.read(conn)
     assert layout.doc[1:].tolist() == [7, 7, 8] and layout.seq_start[1:].tolist() == [10, 13, 0]
     assert layout.seq_end[1:].tolist() == [12, 13, 1]
     assert [layout.holders(span_id).tolist() for span_id in (1, 2, 3)] == [[1, 2], [2], [3]]
@@ -171,7 +173,7 @@ def test_open_rejects_other_model_missing_and_truncated_files(small_index, tmp_p
 
 
 def test_one_writer_at_a_time(tmp_path):
-    with store.writer_lock(tmp_path / "idx"):
+    with lock.writer_lock(tmp_path / "idx"):
         with pytest.raises(GtindexError, match=r"process \d+ is updating .*idx"):
-            with store.writer_lock(tmp_path / "idx"):
+            with lock.writer_lock(tmp_path / "idx"):
                 pass

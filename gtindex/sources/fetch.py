@@ -837,20 +837,17 @@ def index_update_sources(index_dir: Path, corpus: Path) -> tuple[list[Path], lis
     """
     from contextlib import closing
 
-    from .. import store
+    from ..index import catalogue, generations, schema
+    from ..index.manifest import read_manifest
+    from ..index.manifest import sources as recorded_sources
     from .ingest import discover
 
-    generation = store.current_generation(index_dir)
+    generation = generations.current_generation(index_dir)
     if generation is None:
         return [corpus], []
-    manifest_path = generation / store.MANIFEST_FILE
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise GtindexError(f"{manifest_path}: unreadable ({exc}); rebuild with `gtindex build`") from None
-    recorded = [Path(s) for s in manifest.get("sources", []) if isinstance(s, str) and Path(s).exists()]
+    recorded = [Path(s) for s in recorded_sources(read_manifest(generation)) if Path(s).exists()]
     sources = list(dict.fromkeys([*recorded, corpus]))
     found = {path.name for path in discover(sources)}
-    with closing(store.connect_readonly(generation / store.SQLITE_FILE)) as conn:
-        indexed = {name for (name,) in conn.execute("SELECT name FROM doc_names")}
+    with closing(schema.connect_readonly(generation / generations.SQLITE_FILE)) as conn:
+        indexed = set(catalogue.catalogue(conn))
     return sources, sorted(indexed - found)
