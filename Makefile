@@ -40,7 +40,7 @@ demo: index
 bench: install
 	@command -v pdfgrep >/dev/null || (apt-get update -qq && apt-get install -y -qq pdfgrep) >/dev/null 2>&1 \
 		|| echo "pdfgrep not available"
-	$(BIN)/python -m gtindex.bench --corpus $(CORPUS)
+	$(BIN)/python -m bench.bench --corpus $(CORPUS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info

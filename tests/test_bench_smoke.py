@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gtindex import bench, dense, scale
+from bench import bench, scale
+from gtindex import dense
 from gtindex.documents import KIND_BODY, KIND_HEADING, Document, Line
 
 PAGES = {
@@ -181,7 +182,7 @@ def test_recall_of_hnsw_against_exact_search():
 
 
 def test_load_counts_failures_instead_of_raising(tmp_path):
-    from gtindex.loadtest import run_load
+    from bench.loadtest import run_load
 
     report = run_load(tmp_path / "no-index", n_queries=4, processes=2)
     assert report["answered"] == 0 and report["errors"] == 4

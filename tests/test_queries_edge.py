@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from gtindex.cli import main
 from gtindex.errors import GtindexError
-from gtindex.loadtest import run_load
+from bench.loadtest import run_load
 from gtindex.search import Index
 
 DOCS = {"fda-gt-rare-diseases-draft-2018.pdf", "asgct-strategic-plan.html"}

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-_WORKER_COMMAND = "from gtindex.loadtest import worker_main; worker_main()"
+_WORKER_COMMAND = "from bench.loadtest import worker_main; worker_main()"
 MAX_ERROR_SAMPLES = 5
 
 
@@ -143,7 +143,7 @@ def worker_main() -> None:
     job = json.loads(sys.stdin.readline())
     queries = job["queries"]
     try:
-        from .search import Index
+        from gtindex.search import Index
 
         index = Index.open(job["index"])
         index.search(queries[0], k=job["k"])  # load the query model before the clock starts

@@ -37,15 +37,17 @@ import statistics
 import time
 from bisect import bisect_right
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from . import lexical, store
-from .documents import KIND_BODY, KIND_HEADING, Document, Line
-from .passages import Passage, Span, make_passages, make_spans
+from gtindex import lexical
+from gtindex.documents import KIND_BODY, KIND_HEADING, Document, Line
+from gtindex.index import generations, lock, schema
+from gtindex.index.manifest import read_manifest
+from gtindex.passages import Passage, Span, make_passages, make_spans
 
 SUBSTITUTE_RATE = 0.15  # share of words (4+ letters) replaced in a replica
 NOISE = 0.4  # norm of the noise added to a unit vector: cosine to the original ~ 1/sqrt(1 + NOISE**2)
@@ -67,12 +69,12 @@ class SourceCorpus:
 
 def load_source(index_dir: Path) -> SourceCorpus:
     """Documents and embeddings of the live generation of a built index."""
-    generation = store.current_generation(Path(index_dir))
+    generation = generations.current_generation(Path(index_dir))
     if generation is None:
         raise ValueError(f"no index at {index_dir}")
-    with closing(store.connect_readonly(generation / store.SQLITE_FILE)) as conn:
+    with closing(schema.connect_readonly(generation / generations.SQLITE_FILE)) as conn:
         doc_ids = [row[0] for row in conn.execute("SELECT doc_id FROM documents ORDER BY doc")]
-        documents = [store.load_document(conn, doc_id) for doc_id in doc_ids]
+        documents = [schema.load_document(conn, doc_id) for doc_id in doc_ids]
         vectors = {key: np.frombuffer(blob, dtype=np.float32) for key, blob in conn.execute(
             "SELECT content_hash, vector FROM embeddings")}
     return SourceCorpus(documents, vectors)
@@ -157,7 +159,7 @@ class TokenEstimate:
     """
 
     def __init__(self, documents: list[Document]):
-        from .embedding import count_tokens
+        from gtindex.embedding import count_tokens
 
         texts = [line.text for document in documents for line in document.lines] or [""]
         pieces = sum(count_tokens(texts)) - 2 * len(texts)  # [CLS] and [SEP] are added back per text
@@ -249,8 +251,9 @@ def write_full_index(source: SourceCorpus, factor: int, index_dir: Path, seed: i
 
     The query model is copied from `source_index` (the live generation it was loaded from).
     """
-    from . import build
-    from .dense import DenseIndex
+    from gtindex.dense import DenseIndex
+    from gtindex.embedding import DIM, MODEL_NAME
+    from gtindex.index.staging import StagedGeneration
 
     stages: dict[str, float] = {}
     started = time.perf_counter()
@@ -258,7 +261,7 @@ def write_full_index(source: SourceCorpus, factor: int, index_dir: Path, seed: i
     estimate = TokenEstimate(source.documents)
     documents, passages, spans = [], [], []
     vectors = dict(source.vectors)
-    with build._stage(stages, "replicate+split"):
+    with _timed(stages, "replicate+split"):
         for replica, original, document in replicas(source, factor, seed):
             doc_passages = make_passages(document, estimate if replica else None)
             doc_spans = make_spans(document)
@@ -273,31 +276,46 @@ def write_full_index(source: SourceCorpus, factor: int, index_dir: Path, seed: i
     if index_dir.exists():
         shutil.rmtree(index_dir)
     index_dir.mkdir(parents=True)
-    with store.writer_lock(index_dir):
-        staged = store.new_generation_dir(index_dir)
+    with lock.writer_lock(index_dir), \
+            StagedGeneration.open(index_dir, model=MODEL_NAME, dim=DIM, parser_version=_parser_version()) as staged:
         names = {doc.doc: {doc.doc: ""} for doc in documents}
-        with build._stage(stages, "write"):
-            build._write_generation(staged, documents, names, passages, spans, vectors, {}, {})
-        with build._stage(stages, "publish"):
-            live = store.current_generation(Path(source_index)) if source_index else None
+        with _timed(stages, "write"):
+            staged.write_documents(documents, names, added_at={})
+            staged.write_passages(passages, spans)
+            staged.write_vectors(vectors)
+            staged.commit()
+        with _timed(stages, "publish"):
+            live = generations.current_generation(Path(source_index)) if source_index else None
             if live is not None:
-                shutil.copytree(live / store.MODEL_DIR, staged / store.MODEL_DIR)
-            store.write_manifest(staged, _manifest(live, documents, passages, spans))
-            store.publish_generation(index_dir, staged)
-    dense = DenseIndex.load(store.current_generation(index_dir) / store.VECTORS_FILE)
+                staged.link_model(live / generations.MODEL_DIR)
+            staged.publish(_manifest(live, documents, passages, spans))
+    dense = DenseIndex.load(generations.current_generation(index_dir) / generations.VECTORS_FILE)
     return ScaledIndex(index_dir, "full", len(documents), len(passages), len(spans),
                        time.perf_counter() - started, stages, dense.kind)
 
 
+def _parser_version() -> str:
+    from gtindex.build import parser_version
+
+    return parser_version()
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], name: str):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
+
+
 def _manifest(source_generation: Path | None, documents: list[Document], passages: list, spans: list) -> dict:
     """The source index's manifest with this index's counts (files and checksums are redone)."""
-    import json
-
-    from .embedding import DIM, MODEL_NAME
+    from gtindex.embedding import DIM, MODEL_NAME
 
     manifest = {"model": MODEL_NAME, "dim": DIM}
     if source_generation is not None:
-        manifest = json.loads((source_generation / store.MANIFEST_FILE).read_text(encoding="utf-8"))
+        manifest = read_manifest(source_generation)
     for key in ("files", "sha256", "created_at", "skipped"):
         manifest.pop(key, None)
     manifest["counts"] = {
@@ -313,7 +331,7 @@ def write_retrieval_index(source: SourceCorpus, factor: int, index_dir: Path, se
 
     Replicas are made and split one at a time; only the vector matrix is held in memory.
     """
-    from .dense import DenseIndex
+    from gtindex.dense import DenseIndex
 
     index_dir = Path(index_dir)
     if index_dir.exists():
@@ -325,7 +343,7 @@ def write_retrieval_index(source: SourceCorpus, factor: int, index_dir: Path, se
     estimate = TokenEstimate(source.documents)
     blocks: list[np.ndarray] = []
     passage_count = 0
-    with closing(store.create_database(index_dir / store.SQLITE_FILE)) as conn:
+    with closing(schema.create_database(index_dir / generations.SQLITE_FILE)) as conn:
         for number, (replica, original, document) in enumerate(replicas(source, factor, seed)):
             t0 = time.perf_counter()
             doc_passages = make_passages(document, estimate if replica else None)
@@ -335,27 +353,21 @@ def write_retrieval_index(source: SourceCorpus, factor: int, index_dir: Path, se
                 block = vectors_of.for_texts(original.doc, doc_passages, "passage", replica)
             stages["replicate+split"] = stages.get("replicate+split", 0.0) + time.perf_counter() - t0
             t0 = time.perf_counter()
-            conn.executemany(
-                "INSERT INTO passages(passage_id, doc_id, seq_start, seq_end, section, text, footnote,"
-                " content_hash, vector_row) VALUES (?,?,?,?,?,?,?,?,?)",
-                [(passage_count + i + 1, number + 1, p.seq_start, p.seq_end, p.section, p.text, int(p.footnote),
-                  p.content_hash, passage_count + i) for i, p in enumerate(doc_passages)],
-            )
+            schema.insert_passages(conn, doc_passages, [number + 1] * len(doc_passages), first_row=passage_count)
             stages["write"] = stages.get("write", 0.0) + time.perf_counter() - t0
             passage_count += len(doc_passages)
             if block is not None:
                 blocks.append(block)
         t0 = time.perf_counter()
-        conn.execute("INSERT INTO passages_fts(rowid, section, text) SELECT passage_id, section, text FROM passages")
-        conn.execute("INSERT INTO passages_fts(passages_fts) VALUES ('optimize')")
-        lexical.write_postings(conn, lexical.PASSAGES)
+        schema.index_passages(conn)
+        schema.finish_lexical(conn, [lexical.PASSAGES])
         conn.commit()
         stages["lexical"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     matrix = np.concatenate(blocks).astype(np.float32)
     del blocks
     dense = DenseIndex.build(matrix)
-    dense.save(index_dir / store.VECTORS_FILE)
+    dense.save(index_dir / generations.VECTORS_FILE)
     stages["dense"] = time.perf_counter() - t0
     return ScaledIndex(index_dir, "retrieval", len(source.documents) * factor, passage_count, 0,
                        time.perf_counter() - started, stages, dense.kind)
@@ -402,12 +414,11 @@ def retrieval_latency(index_dir: Path, queries: list[str], encoder, repeats: int
                       ef_search: int | None = None) -> RetrievalLatency:
     """In-process time per query of the two retrieval structures of an index (no narrowing
     to a sentence, no citation lookup): what grows with the corpus."""
-    from . import lexical
-    from .dense import DenseIndex
+    from gtindex.dense import DenseIndex
 
-    dense = DenseIndex.load(Path(index_dir) / store.VECTORS_FILE)
+    dense = DenseIndex.load(Path(index_dir) / generations.VECTORS_FILE)
     parts: dict[str, list[float]] = {"total": [], "encode": [], "dense": [], "lexical": []}
-    with closing(store.connect_readonly(Path(index_dir) / store.SQLITE_FILE)) as conn:
+    with closing(schema.connect_readonly(Path(index_dir) / generations.SQLITE_FILE)) as conn:
         for _ in range(repeats):
             for query in queries:
                 t0 = time.perf_counter()

@@ -1,6 +1,6 @@
 """`make bench`: speed, scale and quality figures of gtindex on this machine.
 
-    python -m gtindex.bench --corpus DIR [--gold FILE] [--work DIR] [--quick]
+    python -m bench.bench --corpus DIR [--gold FILE] [--work DIR] [--quick]
 
 Prints one table per section and writes every figure to `.bench/results.json`. All
 ratios (incremental vs full build, CLI vs pdfgrep) are measured within the same run,
@@ -83,15 +83,15 @@ def machine() -> dict:
 
 def generation_mb(index_dir: Path) -> dict[str, float]:
     """Size on disk of the live generation, in total and per part."""
-    from . import store
-    from .scale import directory_mb
+    from gtindex.index import generations
+    from bench.scale import directory_mb
 
-    live = store.current_generation(Path(index_dir))
-    model = directory_mb(live / store.MODEL_DIR) if (live / store.MODEL_DIR).is_dir() else 0.0
+    live = generations.current_generation(Path(index_dir))
+    model = directory_mb(live / generations.MODEL_DIR) if (live / generations.MODEL_DIR).is_dir() else 0.0
     return {
         "total_mb": directory_mb(live),
-        "sqlite_mb": (live / store.SQLITE_FILE).stat().st_size / 1e6,
-        "vectors_mb": (live / store.VECTORS_FILE).stat().st_size / 1e6,
+        "sqlite_mb": (live / generations.SQLITE_FILE).stat().st_size / 1e6,
+        "vectors_mb": (live / generations.VECTORS_FILE).stat().st_size / 1e6,
         "model_mb": model,
     }
 
@@ -119,7 +119,7 @@ def _verdict(ok: bool | None) -> str:
 
 def measure_full_build(corpus: Path, index_dir: Path) -> dict:
     """A fresh build of the corpus in this process; parsing runs in worker processes."""
-    from .build import build_index
+    from gtindex.build import build_index
 
     if index_dir.exists():
         shutil.rmtree(index_dir)
@@ -172,13 +172,13 @@ def split_write_stage(index_dir: Path, write_seconds: float) -> dict[str, float]
     import sqlite3
     import tempfile
 
-    from . import store
-    from .dense import DenseIndex
+    from gtindex.index import generations
+    from gtindex.dense import DenseIndex
 
-    live = store.current_generation(index_dir)
+    live = generations.current_generation(index_dir)
     with tempfile.TemporaryDirectory(dir=index_dir) as scratch:
         copy = Path(scratch) / "copy.sqlite"
-        shutil.copyfile(live / store.SQLITE_FILE, copy)
+        shutil.copyfile(live / generations.SQLITE_FILE, copy)
         conn = sqlite3.connect(copy)
         try:
             start = time.perf_counter()
@@ -188,16 +188,16 @@ def split_write_stage(index_dir: Path, write_seconds: float) -> dict[str, float]
             lexical = time.perf_counter() - start
         finally:
             conn.close()
-        matrix = DenseIndex.load(live / store.VECTORS_FILE, mmap=False).vectors()
+        matrix = DenseIndex.load(live / generations.VECTORS_FILE, mmap=False).vectors()
         start = time.perf_counter()
-        DenseIndex.build(matrix).save(Path(scratch) / store.VECTORS_FILE)
+        DenseIndex.build(matrix).save(Path(scratch) / generations.VECTORS_FILE)
         dense_s = time.perf_counter() - start
     return {"lexical": lexical, "dense": dense_s, "write_rows": max(0.0, write_seconds - lexical - dense_s)}
 
 
 def held_out_document(corpus: Path) -> Path:
     """The PDF with the median page count: the 'one guidance' of the incremental figures."""
-    from .sources.ingest import discover
+    from gtindex.sources.ingest import discover
 
     pdfs = [p for p in discover([corpus]) if p.suffix.lower() == ".pdf"] or discover([corpus])
     sized = sorted(pdfs, key=lambda p: (p.stat().st_size, p.name))
@@ -206,7 +206,7 @@ def held_out_document(corpus: Path) -> Path:
 
 def linked_copy(corpus: Path, target: Path, leave_out: Path | None = None) -> Path:
     """A folder of symlinks to the corpus's source files (one of them left out)."""
-    from .sources.ingest import discover
+    from gtindex.sources.ingest import discover
 
     if target.exists():
         shutil.rmtree(target)
@@ -226,7 +226,7 @@ def measure_incremental(corpus: Path, index_dir: Path, work: Path, full_seconds:
     Every step is `build_index` over a folder of links to the corpus; adding the guidance
     back must parse and embed it again (its embeddings left the cache with it).
     """
-    from .build import build_index
+    from gtindex.build import build_index
 
     held_out = held_out_document(corpus)
     copy_dir = work / "incremental-index"
@@ -256,8 +256,8 @@ def measure_incremental(corpus: Path, index_dir: Path, work: Path, full_seconds:
 
 def measure_query_latency(index_dir: Path, queries: list[str], repeats: int = 3) -> dict:
     """In-process `Index.search` (hybrid, k=5) over the queries, `repeats` times each."""
-    from .scale import Latency
-    from .search import Index
+    from bench.scale import Latency
+    from gtindex.search import Index
 
     times = []
     with Index.open(index_dir) as index:
@@ -292,7 +292,7 @@ def measure_cli_latency(index_dir: Path, runtime_dir: Path, query: str = BENCH_Q
 
 def measure_served_cli_latency(index_dir: Path, runtime_dir: Path, query: str = BENCH_QUERY, runs: int = 10) -> dict:
     """The same command while `gtindex serve` keeps the index loaded."""
-    from .serve import socket_path
+    from gtindex.serve import socket_path
 
     env = _socket_env(runtime_dir)
     server = subprocess.Popen(gtindex_command() + ["serve", "--index", str(index_dir)], env=env,
@@ -374,8 +374,8 @@ def compare_cli_pdfgrep(cli: dict, pdfgrep: dict) -> dict:
 
 
 def measure_eval(index_dir: Path, gold: Path) -> dict:
-    from .evaluate import evaluate
-    from .search import Index
+    from gtindex.evaluate import evaluate
+    from gtindex.search import Index
 
     scores = {}
     with Index.open(index_dir) as index:
@@ -385,7 +385,7 @@ def measure_eval(index_dir: Path, gold: Path) -> dict:
 
 
 def measure_load(index_dir: Path, queries: list[str], total: int = 1000, processes: int = 4) -> dict:
-    from .loadtest import run_load
+    from bench.loadtest import run_load
 
     return run_load(index_dir, n_queries=total, processes=processes, queries=queries)
 
@@ -402,15 +402,15 @@ def measure_scale(index_dir: Path, queries: list[str], work: Path, full: dict, q
 
     index_mb leaves out the 91 MB query model, which does not grow with the corpus.
     """
-    from . import store
-    from .scale import load_source
-    from .search import Index
+    from gtindex.index import generations
+    from bench.scale import load_source
+    from gtindex.search import Index
 
     source = load_source(index_dir)
     with Index.open(index_dir) as index:
         encoder = index.encoder()
         query_vectors = encoder.encode(queries)
-        live = store.current_generation(index_dir)
+        live = generations.current_generation(index_dir)
         rows = [{
             "factor": 1, "method": "real build (parse + embed)", "documents": full["documents"],
             "passages": full["passages"], "build_s": full["seconds"],
@@ -432,12 +432,12 @@ def measure_scale(index_dir: Path, queries: list[str], work: Path, full: dict, q
 
 def _scaled_full_row(source, factor: int, target: Path, index_dir: Path, queries: list[str], encoder,
                      query_vectors) -> dict:
-    from . import store
-    from .scale import directory_mb, write_full_index
-    from .search import Index
+    from gtindex.index import generations
+    from bench.scale import directory_mb, write_full_index
+    from gtindex.search import Index
 
     built = write_full_index(source, factor, target, source_index=index_dir)
-    live = store.current_generation(target)
+    live = generations.current_generation(target)
     with Index.open(target) as scaled:
         scaled.search(queries[0])  # load the query model outside the timings
         times = []
@@ -448,34 +448,34 @@ def _scaled_full_row(source, factor: int, target: Path, index_dir: Path, queries
     return {
         "factor": factor, "method": "synthetic, full index (build's write stage)", "documents": built.documents,
         "passages": built.passages, "spans": built.spans, "build_s": built.seconds,
-        "stage_seconds": built.stage_seconds, "index_mb": directory_mb(live) - directory_mb(live / store.MODEL_DIR),
+        "stage_seconds": built.stage_seconds, "index_mb": directory_mb(live) - directory_mb(live / generations.MODEL_DIR),
         "query_ms": statistics.median(times), **_retrieval_figures(live, queries, encoder, query_vectors),
     }
 
 
 def _scaled_retrieval_row(source, factor: int, target: Path, index_dir: Path, queries: list[str], encoder,
                           query_vectors) -> dict:
-    from . import store
-    from .scale import write_retrieval_index
+    from gtindex.index import generations
+    from bench.scale import write_retrieval_index
 
     built = write_retrieval_index(source, factor, target)
     return {
         "factor": factor, "method": "synthetic, retrieval structures only (FTS5 + bm25 postings + FAISS)",
         "documents": built.documents, "passages": built.passages, "spans": 0, "build_s": built.seconds,
         "stage_seconds": built.stage_seconds,
-        "index_mb": sum((target / name).stat().st_size for name in (store.SQLITE_FILE, store.VECTORS_FILE)) / 1e6,
+        "index_mb": sum((target / name).stat().st_size for name in (generations.SQLITE_FILE, generations.VECTORS_FILE)) / 1e6,
         "query_ms": None, **_retrieval_figures(target, queries, encoder, query_vectors),
     }
 
 
 def _retrieval_figures(directory: Path, queries: list[str], encoder, query_vectors) -> dict:
     """Latency of the two retrieval structures, and HNSW recall@10 against exact search."""
-    from . import store
-    from .dense import HNSW_EF_SEARCH, DenseIndex
-    from .scale import exact_top_k, recall_vs_flat, retrieval_latency
+    from gtindex.index import generations
+    from gtindex.dense import HNSW_EF_SEARCH, DenseIndex
+    from bench.scale import exact_top_k, recall_vs_flat, retrieval_latency
 
     latency = retrieval_latency(directory, queries, encoder)
-    dense = DenseIndex.load(Path(directory) / store.VECTORS_FILE)
+    dense = DenseIndex.load(Path(directory) / generations.VECTORS_FILE)
     figures = {"retrieval_ms": latency.total_ms, "encode_ms": latency.encode_ms, "dense_ms": latency.dense_ms,
                "lexical_ms": latency.lexical_ms, "dense_kind": dense.kind, "recall_at_10": 1.0, "ef_sweep": []}
     if dense.kind == "flat":
@@ -658,7 +658,7 @@ SECTIONS = ("incremental", "cli", "eval", "load", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gtindex.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m bench.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--corpus", type=Path, required=True, help="Folder of PDFs and web pages.")
     parser.add_argument("--gold", type=Path, help="Gold queries (JSON lines) [default: CORPUS/../eval/dev.jsonl].")
     parser.add_argument("--work", type=Path, default=Path(".bench"), help="Working folder [default: .bench].")
