@@ -476,8 +476,10 @@ def fetch(pages, url_lists, mirror, corpus, timeout, deadline, retries, max_mb, 
     """Download new or revised guidances into the corpus, then update the index."""
     import json
 
-    from .sources.fetch import MB, FetchOptions
+    from .fetch_update import build_after_fetch
+    from .sources.fetch import FetchOptions
     from .sources.fetch import fetch as fetch_documents
+    from .sources.transport import MB
 
     if not pages and not url_lists:
         if not Path(DEFAULT_URL_LIST).is_file():
@@ -488,7 +490,7 @@ def fetch(pages, url_lists, mirror, corpus, timeout, deadline, retries, max_mb, 
     with _fetch_progress(enabled=not as_json and sys.stderr.isatty()) as progress:
         report = fetch_documents(options, pages, url_lists, progress)
     result = report.to_json()
-    result["build"] = _build_after_fetch(build, Path(index_dir), corpus, bool(report.downloaded), quiet=as_json)
+    result["build"] = build_after_fetch(build, Path(index_dir), corpus, bool(report.downloaded), quiet=as_json)
     if as_json:
         click.echo(json.dumps(result, indent=2))
     else:
@@ -516,28 +518,6 @@ def _fetch_progress(enabled: bool):
             bar.update(task, completed=done, total=total, description=sanitize_text(url[-60:]) or "done")
 
         yield update
-
-
-def _build_after_fetch(build: bool | None, index_dir: Path, corpus: Path, downloaded: bool, quiet: bool) -> dict | None:
-    """Run the index update `--build/--no-build` asks for; None when none ran."""
-    from .index import generations
-    from .sources.fetch import index_update_sources
-
-    if build is None:
-        build = downloaded and generations.current_generation(index_dir) is not None
-    if not build:
-        return None
-    sources, dropped = index_update_sources(index_dir, corpus)
-    if dropped:
-        shown = ", ".join(dropped[:3]) + (", ..." if len(dropped) > 3 else "")
-        return {"updated": False, "skipped": [], "reason": f"the index also holds {len(dropped)} documents not under {corpus} "
-                f"({shown}); run `gtindex build {corpus} <your other sources> --index {index_dir}`"}
-    from .build import build_index
-
-    result = build_index(sources, index_dir, progress=not quiet and sys.stderr.isatty())
-    skipped = [{"file": name, "reason": reason} for name, reason in result.skipped]
-    return {"updated": True, "generation": result.generation, "documents": result.documents,
-            "embedded": result.embedded, "reused": result.reused, "skipped": skipped}
 
 
 def _print_fetch_report(result: dict, corpus: Path) -> None:

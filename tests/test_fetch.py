@@ -22,15 +22,12 @@ from hypothesis import strategies as st
 from conftest import HTML_DIR, PDF_DIR, REPO
 from gtindex.cli import main
 from gtindex.errors import GtindexError
-from gtindex.sources.fetch import (
-    HTML_NOT_PDF,
+from gtindex.sources.fetch import LEDGER_NAME, FetchOptions, fetch
+from gtindex.sources.transport import HTML_NOT_PDF, MB
+from gtindex.sources.urls import (
     KIND_DOCUMENT,
     KIND_GUIDANCE_PAGE,
-    LEDGER_NAME,
-    MB,
-    FetchOptions,
     classify_link,
-    fetch,
     links_from_page,
     read_url_list,
     safe_filename,
