@@ -66,6 +66,14 @@ _CENTERS = [
 _ICH_RE = re.compile(r"international\s+(?:conference|council)\s+(?:on|for)\s+harmonisation|\bICH\b", re.I)
 
 
+FRONT_PAGES = 2  # pages read for the date and the issuing centres (the cover and the one after it)
+TITLE_MIN_RATIO = 1.15  # cover rows in type at least this many times the body size are title lines
+TITLE_MIN_LETTERS = 10  # once the title has this many letters, a boilerplate row ends it
+TITLE_FALLBACK_SHARE = 0.95  # no display type: rows at least this share of the largest cover size are the title...
+TITLE_FALLBACK_ROWS = 3  # ...at most this many of them
+TITLE_MIN_CHARS = 4  # a shorter cover title is no title: the PDF's /Title is used instead
+
+
 def fill_metadata(doc: Document, pages: list[Page], meta: dict, draft_header: bool, body_size: float) -> None:
     """Pass 10: the document's title, status, date and centres. Reads the rows of the first two
     pages (dropped ones included), the PDF's /Title and the running-lines pass's draft header.
@@ -73,7 +81,7 @@ def fill_metadata(doc: Document, pages: list[Page], meta: dict, draft_header: bo
     first = pages[0]
     cover_rows = [r for r in first.rows if r.upright and r.text]
     cover_text = "\n".join(r.text for r in cover_rows)
-    front_text = "\n".join(r.text for p in pages[:2] for r in p.rows if r.upright and r.text)
+    front_text = "\n".join(r.text for p in pages[:FRONT_PAGES] for r in p.rows if r.upright and r.text)
 
     doc.title = _title(cover_rows, meta, body_size)
 
@@ -115,35 +123,35 @@ def _title(cover_rows: list[Row], meta: dict, body_size: float) -> str:
     for r in ordered:
         boiler = r not in rows
         if boiler:
-            if sum(c.isalpha() for c in " ".join(x.text for x in chosen)) >= 10:
+            if sum(c.isalpha() for c in " ".join(x.text for x in chosen)) >= TITLE_MIN_LETTERS:
                 break  # "... Title / Guidance for Industry": the title has ended
             continue
-        if r.max_size >= 1.15 * body_size:
+        if r.max_size >= TITLE_MIN_RATIO * body_size:
             chosen.append(r)
         elif chosen:
             break
     if not chosen and rows:
         big = max(r.max_size for r in rows)
-        chosen = [r for r in rows if r.max_size >= 0.95 * big][:3]
+        chosen = [r for r in rows if r.max_size >= TITLE_FALLBACK_SHARE * big][:TITLE_FALLBACK_ROWS]
     title = ""
     for r in chosen:
         if title.endswith("-") and not title.endswith(" -"):
             title += r.text
         else:
             title = f"{title} {r.text}".strip()
-    if len(title) < 4:
+    if len(title) < TITLE_MIN_CHARS:
         title = str(meta.get("Title") or "").strip()
     title = _TITLE_STRIP_RE.sub("", re.sub(r"\s+", " ", title)).strip(" ;:,")
     return title
 
 
 def _date(pages: list[Page]) -> str:
-    for page in pages[:2]:
+    for page in pages[:FRONT_PAGES]:
         for r in page.rows:
             m = _DATE_ONLY_RE.match(r.text)
             if m:
                 return f"{m.group('m').capitalize()} {m.group('y')}"
-    for page in pages[:2]:
+    for page in pages[:FRONT_PAGES]:
         for r in page.rows:
             m = _DATE_ANY_RE.search(r.text)
             if m:

@@ -49,6 +49,21 @@ _H_PAREN_NUM = re.compile(r"^\((?P<num>\d{1,2})\)\s+(?P<title>\S.*)$")
 _H_PAREN_LOWER = re.compile(r"^\((?P<num>[a-z])\)\s+(?P<title>\S.*)$")
 
 
+BOX_TOL = 1  # points of slack when a vertical rule is tested against a row's middle and ends
+BOX_LEFT_REACH = 30  # points: a box's left border lies at most this far left of the row
+CAPS_MIN_SHARE = 0.85  # share of letters in capitals for a title to count as set in capitals
+BOLD_MIN_SHARE = 0.6  # share of a row's letters in bold for the row to count as bold
+LARGE_MIN_EXTRA = 1.5  # points above the body size from which a row counts as larger type
+ITALIC_MIN_SHARE = 0.8  # share of a row's letters in italic for the row to count as italic
+HEADING_MAX_ROW_CHARS = 220  # a longer row is a paragraph line, never a heading
+CAPS_TITLE_MIN_CHARS = 3  # a plain-type roman heading's capitals title is longer than this (not "I. A")
+ITALIC_HEADING_MAX_WORDS = 12  # an italic numbered row with more words (and not a question) is a paragraph
+PLAIN_BOLD_MIN_SHARE = 0.9  # share of a row's letters in bold for an unnumbered bold heading
+PLAIN_MAX_WORDS = 12  # an unnumbered heading has at most this many words...
+PLAIN_MAX_ROW_CHARS = 110  # ...and at most this many characters
+PLAIN_MAX_GAP = 20  # points: a wider gap between words is a table row, not an unnumbered heading
+
+
 def in_box(row: Row, page: Page) -> bool:
     """True when vertical borders enclose the row on both sides (a table cell or a box)."""
     if not page.vrules:
@@ -56,10 +71,10 @@ def in_box(row: Row, page: Page) -> bool:
     mid = (row.top + row.bottom) / 2
     left = right = False
     for x, top, bottom in page.vrules:
-        if top - 1 <= mid <= bottom + 1:
-            if row.x0 - 30 <= x <= row.x0 + 1:
+        if top - BOX_TOL <= mid <= bottom + BOX_TOL:
+            if row.x0 - BOX_LEFT_REACH <= x <= row.x0 + BOX_TOL:
                 left = True
-            elif x >= row.x1 - 1:
+            elif x >= row.x1 - BOX_TOL:
                 right = True
             if left and right:
                 return True
@@ -122,16 +137,16 @@ def roman_value(s: str) -> int:
 
 def is_caps(title: str) -> bool:
     letters = [c for c in title if c.isalpha()]
-    return bool(letters) and sum(c.isupper() for c in letters) >= 0.85 * len(letters)
+    return bool(letters) and sum(c.isupper() for c in letters) >= CAPS_MIN_SHARE * len(letters)
 
 
 def styled(row: Row, body_size: float) -> str | None:
     """'bold' | 'large' | 'italic' | None: how the row stands out from body text."""
-    if row.frac("bold") >= 0.6:
+    if row.frac("bold") >= BOLD_MIN_SHARE:
         return "bold"
-    if row.size >= body_size + 1.5:
+    if row.size >= body_size + LARGE_MIN_EXTRA:
         return "large"
-    if row.frac("italic") >= 0.8:
+    if row.frac("italic") >= ITALIC_MIN_SHARE:
         return "italic"
     return None
 
@@ -139,7 +154,7 @@ def styled(row: Row, body_size: float) -> str | None:
 def heading_candidate(row: Row, body_size: float):
     """Classify a row: ('numbered', style, num, title) / ('plain', title) / None."""
     text = row.text
-    if row.kind == KIND_FOOTNOTE or not row.upright or row.toc or len(text) > 220:
+    if row.kind == KIND_FOOTNOTE or not row.upright or row.toc or len(text) > HEADING_MAX_ROW_CHARS:
         return None
     if is_leader_row(text) or re.search(r"\s\d{1,3}$", text) and LEADER_RE.search(text):
         return None
@@ -155,21 +170,21 @@ def heading_candidate(row: Row, body_size: float):
             return None
         if style in ("bold", "large"):
             return ("numbered", kind, num, title)
-        if kind == "roman" and is_caps(title) and len(title) > 3:
+        if kind == "roman" and is_caps(title) and len(title) > CAPS_TITLE_MIN_CHARS:
             return ("numbered", kind, num, title)
-        if style == "italic" and (len(text.split()) <= 12 or text.endswith("?")) and not text.endswith((".", ",", ";")):
+        if style == "italic" and (len(text.split()) <= ITALIC_HEADING_MAX_WORDS or text.endswith("?")) and not text.endswith((".", ",", ";")):
             return ("numbered", kind, num, title)
         if kind == "appendix" and (is_caps(text) or style):
             return ("numbered", kind, num, title)
         return None
-    if style in ("bold", "large") and row.frac("bold" if style == "bold" else "upright") >= (0.9 if style == "bold" else 0):
+    if style in ("bold", "large") and row.frac("bold" if style == "bold" else "upright") >= (PLAIN_BOLD_MIN_SHARE if style == "bold" else 0):
         words = text.split()
         if (
-            1 <= len(words) <= 12
-            and len(text) <= 110
+            1 <= len(words) <= PLAIN_MAX_WORDS
+            and len(text) <= PLAIN_MAX_ROW_CHARS
             and (text[0].isupper() or text[0].isdigit())
             and not text.endswith((",", ";"))
-            and row.max_gap() <= 20
+            and row.max_gap() <= PLAIN_MAX_GAP
             and any(c.isalpha() for c in text)
         ):
             return ("plain", text)

@@ -42,6 +42,17 @@ CID_MAX_SHARE = 0.5
 NO_UNICODE_MAP = "no usable text layer (fonts without a Unicode map); OCR it first"
 
 
+RULE_MAX_THICKNESS = 2.0  # points: a line or rectangle at most this thick (in y for horizontal, x for vertical) is a rule
+RULE_MIN_LENGTH = 30  # points: a shorter horizontal stroke is not a rule (a dash, a bullet)
+VRULE_MIN_LENGTH = 2.0  # points: a shorter vertical stroke is not a rule
+BOX_MIN_WIDTH = 20  # points: a stroked rectangle at least this wide...
+BOX_MIN_HEIGHT = 10  # ...and this tall is a box whose sides are borders; smaller is a glyph or a tick box
+ROTATED_CHARS_LINE_TOL = 1.5  # points: rotated characters whose centres are this close are one line...
+ROTATED_CHARS_LINE_SHARE = 0.3  # ...or this share of the character's size, if that is more
+ROTATED_WORD_GAP = 0.2  # share of type size: a larger gap between rotated characters starts a new word
+ROTATED_DEFAULT_SIZE = 10  # points: the type size assumed for a rotated character that has none
+
+
 def unmapped_share(pages: list[Page]) -> float:
     """Share of the document's glyphs that pdfminer could only give as "(cid:N)"."""
     glyphs = unmapped = 0
@@ -116,11 +127,11 @@ def _read_page(page, number: int) -> Page:
     vrules: list[tuple[float, float, float]] = []
     for obj in list(page.lines) + list(page.rects):
         x0, x1, top, bottom = float(obj["x0"]), float(obj["x1"]), float(obj["top"]), float(obj["bottom"])
-        if bottom - top <= 2.0 and x1 - x0 >= 30:
+        if bottom - top <= RULE_MAX_THICKNESS and x1 - x0 >= RULE_MIN_LENGTH:
             rules.append(((top + bottom) / 2, x0, x1))
-        elif x1 - x0 <= 2.0 and bottom - top >= 2.0:
+        elif x1 - x0 <= RULE_MAX_THICKNESS and bottom - top >= VRULE_MIN_LENGTH:
             vrules.append(((x0 + x1) / 2, top, bottom))
-        elif obj.get("object_type") == "rect" and obj.get("stroke") and x1 - x0 > 20 and bottom - top > 10:
+        elif obj.get("object_type") == "rect" and obj.get("stroke") and x1 - x0 > BOX_MIN_WIDTH and bottom - top > BOX_MIN_HEIGHT:
             vrules.append((x0, top, bottom))  # a stroked box: its sides are cell/box borders
             vrules.append((x1, top, bottom))
     return Page(number, width, height, words, rules, vrules)
@@ -146,7 +157,7 @@ def _rotated_words(page) -> list[Word]:
     lines: list[list[dict]] = []
     for c in sorted(chars, key=lambda c: (c["x0"] + c["x1"]) / 2):
         cx = (c["x0"] + c["x1"]) / 2
-        if lines and abs(cx - (lines[-1][0]["x0"] + lines[-1][0]["x1"]) / 2) <= max(1.5, 0.3 * float(c.get("size") or 0)):
+        if lines and abs(cx - (lines[-1][0]["x0"] + lines[-1][0]["x1"]) / 2) <= max(ROTATED_CHARS_LINE_TOL, ROTATED_CHARS_LINE_SHARE * float(c.get("size") or 0)):
             lines[-1].append(c)
         else:
             lines.append([c])
@@ -181,7 +192,7 @@ def _rotated_words(page) -> list[Word]:
             if current:
                 prev = current[-1]
                 gap = (prev["top"] - c["bottom"]) if upward else (c["top"] - prev["bottom"])
-                if gap > 0.2 * float(c.get("size") or 10):
+                if gap > ROTATED_WORD_GAP * float(c.get("size") or ROTATED_DEFAULT_SIZE):
                     flush()
             current.append(c)
         flush()

@@ -29,6 +29,17 @@ _BOILERPLATE_RES = [
 _DRAFT_HEADER_RE = _BOILERPLATE_RES[1]
 
 
+EDGE_ROWS = 3  # rows at each end of a page that may be running headers or footers
+HEADER_ZONE = 0.12  # share of page height: a running header's top is above it
+FOOTER_ZONE = 0.86  # share of page height: a running footer's bottom is below it
+REPEAT_MIN_PAGES = 3  # an edge row repeated on fewer pages (or a shorter document) is not a running line...
+REPEAT_MIN_SHARE = 0.3  # ...nor one on fewer than this share of the pages
+LABEL_MAX_WORDS = 4  # an edge row with more words is not a page-number row
+LABEL_CENTRE_TOL = 0.15  # share of page width: a page number centred to within this is placed like one...
+LABEL_RIGHT_ZONE = 0.6  # ...as is one starting right of this share of the width...
+LABEL_LEFT_ZONE = 0.4  # ...or ending left of this share; elsewhere it is text
+
+
 def _norm_key(text: str) -> str:
     text = re.sub(r"\d+", "#", text.lower())
     return re.sub(r"\s+", " ", text).strip()
@@ -51,8 +62,8 @@ def _edge_rows(page: Page) -> list[Row]:
     if not rows:
         return []
     ordered = sorted(rows, key=lambda r: r.top)
-    head = [r for r in ordered[:3] if r.top < 0.12 * page.height]
-    tail = [r for r in ordered[-3:] if r.bottom > 0.86 * page.height]
+    head = [r for r in ordered[:EDGE_ROWS] if r.top < HEADER_ZONE * page.height]
+    tail = [r for r in ordered[-EDGE_ROWS:] if r.bottom > FOOTER_ZONE * page.height]
     return head + [r for r in tail if r not in head]
 
 
@@ -68,7 +79,7 @@ def strip_headers_footers(pages: list[Page]) -> bool:
             variants[_norm_key(row.text)].add(row.text)
         for key in {_norm_key(r.text) for r in _edge_rows(page)}:
             counts[key] += 1
-    min_repeat = max(3, int(0.3 * len(pages) + 0.999))
+    min_repeat = max(REPEAT_MIN_PAGES, int(REPEAT_MIN_SHARE * len(pages) + 0.999))
     draft_seen = False
     for page in pages:
         for row in _edge_rows(page):
@@ -85,7 +96,7 @@ def strip_headers_footers(pages: list[Page]) -> bool:
                 if page.label is None or row.bottom > 0.5 * page.height:
                     page.label = label
                 continue
-            if counts[_norm_key(text)] >= min_repeat and len(pages) >= 3:
+            if counts[_norm_key(text)] >= min_repeat and len(pages) >= REPEAT_MIN_PAGES:
                 row.drop = True
                 last = text.split()[-1] if text.split() else ""
                 first = text.split()[0] if text.split() else ""
@@ -100,7 +111,7 @@ def strip_headers_footers(pages: list[Page]) -> bool:
 
 
 def _plausible_label_position(row: Row, page: Page) -> bool:
-    if len(row.words) > 4:
+    if len(row.words) > LABEL_MAX_WORDS:
         return False
     centre = (row.x0 + row.x1) / 2
-    return abs(centre - page.width / 2) < 0.15 * page.width or row.x0 > 0.6 * page.width or row.x1 < 0.4 * page.width
+    return abs(centre - page.width / 2) < LABEL_CENTRE_TOL * page.width or row.x0 > LABEL_RIGHT_ZONE * page.width or row.x1 < LABEL_LEFT_ZONE * page.width

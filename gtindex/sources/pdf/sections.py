@@ -63,6 +63,9 @@ HEADING_MAX_RATIO = 1.8  # a row this many times the body size or larger is disp
 HEADING_LINE_GAP = 0.8  # a heading's next line starts within this share of its type size below it
 PLAIN_HEADING_MAX_CHARS = 160  # an unnumbered "heading" longer than this is a bold paragraph
 BOLD_PARAGRAPH_WORDS = 12  # a multi-line bold block ending in "." with more words is a paragraph
+HEADING_LINE_MAX_CHARS = 200  # a longer row never continues a heading onto a next line
+HEADING_LINE_SIZE_TOL = 0.6  # points: a heading's next line is in type this close to its size
+HEADING_LINE_BOLD_SHARE = 0.9  # share of letters in bold for a next line to continue a bold heading
 
 
 def _cover_like_pages(pages: list[Page], body_size: float) -> set[int]:
@@ -114,13 +117,13 @@ class _Candidates:
             and r.kind != KIND_FOOTNOTE
             and r.upright
             and not r.toc
-            and len(r.text) <= 200
+            and len(r.text) <= HEADING_LINE_MAX_CHARS
             and r.top - prev.bottom <= HEADING_LINE_GAP * max(r.size, prev.size)
-            and abs(r.size - prev.size) < 0.6
+            and abs(r.size - prev.size) < HEADING_LINE_SIZE_TOL
             and style is not None
             and style != "italic"
             and style == styled(prev, self.body_size)
-            and (style != "bold" or r.frac("bold") >= 0.9)
+            and (style != "bold" or r.frac("bold") >= HEADING_LINE_BOLD_SHARE)
             and (not prev.text.endswith((".", ":", "?")) or open_appendix)
         )
 
