@@ -19,6 +19,7 @@ import statistics
 from pathlib import Path
 
 from gtindex import acronyms, lexical
+from gtindex.search import fuse
 from gtindex.evaluate import (LINE_SLACK, GoldQuery, Scores, _words, evaluate, evaluate_references, load_gold,
                               score_query)
 from gtindex.search import WEIGHTS, Index
@@ -38,8 +39,8 @@ def passage_recall(index: Index, queries: list[GoldQuery]) -> dict[str, dict[int
     found: dict[str, list[int | None]] = {"dense": [], "bm25": [], "rrf": []}
     depth = max(RECALL_KS)
     for query in queries:
-        text = acronyms.expand(query.query, index._acronyms)
-        dense = index._dense_top("passages", index._query_vector(text), None, depth)
+        text = acronyms.expand(query.query, index.acronyms)
+        dense = index.retriever.dense_top("passages", index.retriever.query_vector(text), None, depth)
         bm25 = [pid for pid, _ in lexical.search(index.conn, lexical.build_query(text), depth)]
         fused: dict[int, float] = {}
         for ranking in (dense, bm25):
@@ -100,9 +101,9 @@ def cross_validated_weights(index: Index, gold: Path) -> dict:
     queries = load_gold(gold)
     names = dict(index.conn.execute(
         "SELECT doc_names.name, documents.doc FROM doc_names JOIN documents USING (doc_id)").fetchall())
-    signals = [index._signals(acronyms.expand(q.query, index._acronyms), None, WEIGHTS) for q in queries]
+    signals = [index.signals(q.query, None, WEIGHTS) for q in queries]
     grid = [dict(WEIGHTS, **dict(zip(CV_GRID, values))) for values in itertools.product(*CV_GRID.values())]
-    results = [[score_query(q, index._hits(s.ranked(w), 100, s.span_lexical, index._restated_in_final), names)
+    results = [[score_query(q, index.hits(fuse.ranked(s, w), 100, s.span_lexical), names)
                 for q, s in zip(queries, signals)] for w in grid]
     order = list(range(len(queries)))
     random.Random(CV_SEED).shuffle(order)

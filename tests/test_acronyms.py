@@ -41,6 +41,6 @@ def test_search_expands_an_acronym_defined_in_the_corpus(corpus_index):
     with Index.open(corpus_index) as index:
         rows = dict(index.conn.execute("SELECT short, long FROM acronyms").fetchall())
         assert rows["RAC"] == "recombinant dna advisory committee"
-        assert any(a.short == "RAC" for a in index._acronyms)
+        assert any(a.short == "RAC" for a in index.acronyms)
         hits = index.search("what happened to the Recombinant DNA Advisory Committee", k=5)
     assert any("NExTRAC" in hit.text for hit in hits)

@@ -123,12 +123,12 @@ def test_filtered_dense_retrieval_is_exact_and_remembers_the_rows(small_index):
         doc_id = index.find_document(RARE).doc_id
         query = index.encoder().encode(["stopping rules for early-phase trials"])[0]
         rows = [r[0] for r in index.conn.execute("SELECT vector_row FROM passages WHERE doc_id = ?", (doc_id,))]
-        scores = index.dense.vectors()[rows] @ query
+        scores = index.retriever.dense.vectors()[rows] @ query
         by_row = dict(index.conn.execute("SELECT vector_row, passage_id FROM passages"))
         expected = [by_row[rows[i]] for i in np.argsort(-scores, kind="stable")[:10]]
-        assert index._dense_top("passages", query, [doc_id], 10) == expected
-        assert index._dense_top("passages", query, [doc_id], 10) == expected  # from the remembered rows
-        assert ("passages", (doc_id,)) in index._row_cache
+        assert index.retriever.dense_top("passages", query, [doc_id], 10) == expected
+        assert index.retriever.dense_top("passages", query, [doc_id], 10) == expected  # from the remembered rows
+        assert ("passages", (doc_id,)) in index.retriever.row_cache
 
 
 # --------------------------------------------------------------------------- gtindex serve

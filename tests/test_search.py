@@ -148,22 +148,24 @@ def test_filtered_dense_top_matches_brute_force(index, table):
     """Both filter strategies (after the search for a wide filter, inside FAISS for a narrow
     one) return exactly the nearest allowed rows."""
     query = index.encoder().encode(["stopping rules for gene therapy trials"])[0]
-    vectors = index.span_vectors if table == "spans" else index.dense
+    vectors = index.retriever.span_vectors if table == "spans" else index.retriever.dense
     matrix = vectors.vectors()
     doc_ids = sorted(index._documents)
     for allowed_docs in (doc_ids[1:], doc_ids[:3]):  # most documents; a few
-        rows = index._allowed_rows(table, allowed_docs)
+        rows = index.retriever.allowed_rows(table, allowed_docs)
         scores = matrix[rows] @ query
         expected = set(rows[np.argsort(-scores)[:20]].tolist())
         key = "passage_id" if table == "passages" else "span_id"
-        got = index._dense_top(table, query, allowed_docs, 20)
+        got = index.retriever.dense_top(table, query, allowed_docs, 20)
         marks = ",".join("?" * len(got))
         got_rows = {r[0] for r in index.conn.execute(f"SELECT vector_row FROM {table} WHERE {key} IN ({marks})", got)}
         assert got_rows == expected
 
 
 def test_a_neighbour_matching_the_query_words_as_well_joins_the_citation():
-    from gtindex.search import MAX_CITED_LINES, _extend, _Span
+    from gtindex.search.candidates import Span as _Span
+    from gtindex.search.config import MAX_CITED_LINES
+    from gtindex.search.narrow import extend as _extend
 
     defining = _Span(1, 7, 10, 12, (1,))  # "... study stopping rules, which are criteria ..."
     best = _Span(2, 7, 12, 13, (1,))  # "The objective of study stopping rules is ..."
@@ -176,7 +178,7 @@ def test_a_neighbour_matching_the_query_words_as_well_joins_the_citation():
 
 def test_candidate_sentences_know_every_passage_holding_them(index):
     """The span layout (written by the build) names every passage holding a sentence."""
-    spans = index._signals("long-term follow-up of subjects", None, {"span_dense": 1.0, "span_lexical": 1.0}).spans
+    spans = index.signals("long-term follow-up of subjects", None, {"span_dense": 1.0, "span_lexical": 1.0}).spans
     assert len(spans) > 50
     for span in list(spans.values())[:200]:
         expected = {
@@ -201,7 +203,8 @@ def test_references_are_numbers_and_designations():
 
 
 def test_reference_share_counts_the_sentence_and_its_section_heading():
-    from gtindex.search import _reference_shares, _Span
+    from gtindex.search.candidates import Span as _Span
+    from gtindex.search.references import shares as _reference_shares
 
     stating = _Span(1, 7, 10, 11, (100,))
     under_heading = _Span(2, 7, 20, 21, (200,))
@@ -276,7 +279,7 @@ def test_coverage_is_the_share_of_query_words_one_passage_holds(index):
 def test_bm25_is_trusted_less_when_the_best_passages_miss_most_query_words(index):
     from gtindex.search import WEIGHTS
 
-    keyword = index._signals("stopping rules", None, WEIGHTS)
-    paraphrase = index._signals("halting criteria zebra xylophone quartz", None, WEIGHTS)
+    keyword = index.signals("stopping rules", None, WEIGHTS)
+    paraphrase = index.signals("halting criteria zebra xylophone quartz", None, WEIGHTS)
     assert keyword.lexical_trust == 1.0
     assert paraphrase.lexical_trust < 1.0

@@ -288,14 +288,14 @@ DRAFT, FINAL = "fda-referencing-approved-drug-products-anda-draft-2017.pdf", "fd
 
 def _draft_sentences(index, restated: bool, count: int = 3) -> list[str]:
     """Long sentences of the superseded draft that its final does (or does not) restate."""
-    from gtindex.search import _Span
+    from gtindex.search.candidates import Span as _Span
 
     draft_id = index.find_document(DRAFT).doc_id
     found = []
     for span_id, seq_start, seq_end, text in index.conn.execute(
             "SELECT span_id, seq_start, seq_end, text FROM spans WHERE doc_id = ? ORDER BY span_id", (draft_id,)):
         # long sentences on this guidance's subject (cover-page boilerplate is in every guidance)
-        if len(text.split()) >= 15 and "RLD" in text and index._restated_in_final(_Span(span_id, draft_id, seq_start, seq_end, ())) == restated:
+        if len(text.split()) >= 15 and "RLD" in text and index.restated(_Span(span_id, draft_id, seq_start, seq_end, ())) == restated:
             found.append(text)
         if len(found) == count:
             break

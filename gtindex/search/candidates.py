@@ -1,0 +1,29 @@
+"""What retrieval hands to fusion and narrowing: candidate sentences and their signals."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A candidate sentence: its document, lines (lines.seq) and the passages holding it."""
+
+    span_id: int
+    doc_id: int
+    seq_start: int
+    seq_end: int
+    passages: tuple[int, ...]  # passages holding the sentence
+
+
+@dataclass
+class Signals:
+    """Candidate sentences and what each retriever said about them (or their passages)."""
+
+    spans: dict[int, Span] = field(default_factory=dict)
+    span_dense: dict[int, float] = field(default_factory=dict)
+    passage_dense: dict[int, float] = field(default_factory=dict)
+    span_lexical: dict[int, float] = field(default_factory=dict)
+    passage_lexical: dict[int, float] = field(default_factory=dict)
+    reference_lexical: dict[int, float] = field(default_factory=dict)  # share of the query's references cited
+    lexical_trust: float = 1.0  # bm25's weight factor, from how many query words the best passages hold
+    titled: dict[int, tuple] = field(default_factory=dict)  # doc_id -> the query's references its title states

@@ -1,0 +1,296 @@
+"""The search entry point: an open index generation, its documents, and query → hits."""
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import acronyms, lexical
+from ..citations import Hit, cited_line_from_row
+from ..documents import KIND_FOOTNOTE, LINE_KIND_COMPUTED, LINE_KIND_PARAGRAPH
+from ..errors import GtindexError
+from ..index import catalogue, generations, schema
+from . import fuse, narrow
+from .candidates import Signals, Span
+from .config import ACRONYM_MAX_SHARE, MODES, STATUSES, WEIGHTS
+from .retrieve import Retriever
+from .superseded import Restatements, superseded_by
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    doc_id: int
+    doc: str
+    title: str
+    status: str
+    date: str
+    year: int | None
+    center: str
+    line_kind: str
+    source_type: str
+    pages: int
+    designation: str = ""
+
+
+class Index:
+    """A read-only view of the live generation of an index directory."""
+
+    def __init__(self, path: Path, generation: generations.Generation, conn: sqlite3.Connection,
+                 fast_start: bool = False):
+        self.path = path
+        self.generation = generation
+        self.conn = conn
+        self.retriever = Retriever(generation, conn, fast_start)
+        self._fast_start = fast_start
+        self._superseded_by = superseded_by(conn)  # doc_id → (doc_id, name) of the version that replaced it
+        self.restated = Restatements(conn, self._superseded_by)
+        designations = _designations(conn)
+        self._documents = {
+            row["doc_id"]: DocumentInfo(
+                doc_id=row["doc_id"], doc=row["doc"], title=row["title"], status=row["status"],
+                date=row["date"], year=row["year"], center=row["center"], line_kind=row["line_kind"],
+                source_type=row["source_type"], pages=row["pages"],
+                designation=designations.get(row["doc_id"], ""),
+            )
+            for row in conn.execute("SELECT * FROM documents")
+        }
+        self.acronyms = _acronyms(conn, len_documents=len(self._documents))
+
+    @classmethod
+    def open(cls, path: Path | str, fast_start: bool = False) -> "Index":
+        """The live generation. fast_start: this process answers one query and exits
+        (`gtindex search`), so load the query model the cheapest way (see OnnxEncoder)."""
+        from ..embedding import DIM, MODEL_NAME
+
+        path = Path(path)
+        generation = generations.open_generation(path, MODEL_NAME, DIM)
+        conn = schema.connect_readonly(generation.sqlite_path)
+        return cls(path, generation, conn, fast_start=fast_start)
+
+    def encoder(self):
+        return self.retriever.encoder()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> "Index":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ documents
+
+    @property
+    def documents(self) -> list[DocumentInfo]:
+        return sorted(self._documents.values(), key=lambda d: d.doc)
+
+    def find_document(self, name: str) -> DocumentInfo:
+        """A document by file name (any of its names) or file name without extension."""
+        _require_utf8(name, "document name")
+        return self._documents[catalogue.find(self.conn, name, self.path).doc_id]
+
+    def lines(
+        self, name: str, numbers: tuple[int, int] | None = None, page: int | None = None
+    ) -> tuple[DocumentInfo, list[sqlite3.Row]]:
+        """Lines of a document for `gtindex show`, addressed as its citations address them.
+
+        `numbers` are printed line numbers (PDFs with a margin numbering), paragraph numbers
+        (web pages) or, with `page`, positions on that physical page (PDFs without). A
+        range or page that does not exist is an error that says which ones do.
+        """
+        info = self.find_document(name)
+        where, params = ["doc_id = ?"], [info.doc_id]
+        if page is not None:
+            if not 1 <= page <= info.pages:
+                raise GtindexError(f"{info.doc} has no PDF page {page}; its pages run 1–{info.pages}")
+            where.append("page = ?")
+            params.append(page)
+        column = "line_on_page" if info.line_kind == LINE_KIND_COMPUTED else "line"
+        if numbers is not None:
+            if column == "line_on_page" and page is None:
+                raise GtindexError(
+                    f"{info.doc} has no printed line numbers; give --page P (with --lines A-B for lines on that page)"
+                )
+            where.append(f"{column} BETWEEN ? AND ?")
+            params += list(numbers)
+        elif page is None:
+            raise GtindexError("say which lines to show: --lines A-B, --page P, or both")
+        rows = self.conn.execute(f"SELECT * FROM lines WHERE {' AND '.join(where)} ORDER BY seq", params).fetchall()
+        if not rows and numbers is None:
+            raise GtindexError(f"{info.doc} has no text on PDF page {page}")
+        if not rows:
+            what = "paragraphs" if info.line_kind == LINE_KIND_PARAGRAPH else "lines"
+            place = f" on PDF page {page}" if page is not None else ""
+            span = self._range(info, column, page)
+            exists = f"{what}{place} run {span[0]}–{span[1]}" if span else f"it has no numbered {what}{place}"
+            raise GtindexError(f"{info.doc} has no {what} {numbers[0]}–{numbers[1]}{place}; {exists}")
+        return info, rows
+
+    def _range(self, info: DocumentInfo, column: str, page: int | None) -> tuple[int, int] | None:
+        sql = f"SELECT min({column}), max({column}) FROM lines WHERE doc_id = ?"
+        params: list = [info.doc_id]
+        if page is not None:
+            sql += " AND page = ?"
+            params.append(page)
+        low, high = self.conn.execute(sql, params).fetchone()
+        return (low, high) if low is not None else None
+
+    def _filtered_doc_ids(self, doc: str | None, status: str | None, since: int | None) -> list[int] | None:
+        """Document ids allowed by the filters, or None when nothing is filtered."""
+        if doc is None and status is None and since is None:
+            return None
+        if status is not None and status not in STATUSES:
+            raise GtindexError(f"--status must be one of {', '.join(STATUSES)}, not {status!r}")
+        wanted = [self.find_document(doc)] if doc is not None else list(self._documents.values())
+        return [
+            info.doc_id
+            for info in wanted
+            if (status is None or info.status == status)
+            and (since is None or (info.year is not None and info.year >= since))
+        ]
+
+    # ------------------------------------------------------------------ search
+
+    def search(
+        self,
+        query: str,
+        k: int = 5,
+        doc: str | None = None,
+        status: str | None = None,
+        since: int | None = None,
+        mode: str = "hybrid",
+        include_superseded: bool = False,
+    ) -> list[Hit]:
+        """Hits for the query, best first. Vectors and the query model are read on first use,
+        so a build may publish two newer generations and delete this one in between: the
+        search then starts over on the live generation (old or new index, never a failure)."""
+        arguments = (query, k, doc, status, since, mode, include_superseded)
+        try:
+            return self._search(*arguments)
+        except GtindexError:
+            if not self._replaced():
+                raise
+            self._switch_to_live()
+            return self._search(*arguments)
+
+    def _replaced(self) -> bool:
+        try:
+            live = generations.current_generation(self.path)
+        except GtindexError:
+            return False
+        return live is not None and live.resolve() != self.generation.path.resolve()
+
+    def _switch_to_live(self) -> None:
+        fresh = Index.open(self.path, fast_start=self._fast_start)
+        self.close()
+        self.__dict__.update(fresh.__dict__)  # every cache belonged to the replaced generation
+
+    def _search(self, query: str, k: int, doc: str | None, status: str | None, since: int | None,
+                mode: str, include_superseded: bool) -> list[Hit]:
+        if mode not in MODES:
+            raise GtindexError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
+        # Control characters alone (NUL, ESC) are no query either; lone surrogates (bytes that
+        # were not UTF-8) are left for the check below, which names that problem.
+        if not "".join(c for c in query if c.isprintable() or "\ud800" <= c <= "\udfff").strip():
+            raise GtindexError("empty query; type the words or question to search for")
+        _require_utf8(query, "query")
+        if k < 1:
+            raise GtindexError(f"-k must be at least 1, not {k}")
+        doc_ids = self._filtered_doc_ids(doc, status, since)
+        if doc_ids == []:
+            return []
+        weights = mode_weights(mode)
+        signals = self.signals(query, doc_ids, weights)
+        # A superseded draft is searched too, but a sentence of it that its final restates
+        # is the final's to cite; one the final lacks is a hit marked [superseded by ...].
+        drafts = doc is None and not include_superseded
+        return self.hits(fuse.ranked(signals, weights), k, signals.span_lexical, drafts)
+
+    def signals(self, query: str, doc_ids: list[int] | None, weights: dict[str, float]) -> Signals:
+        """The candidate sentences of the query (expanded with the corpus's acronyms) and their signals."""
+        titles = {doc_id: info.title for doc_id, info in self._documents.items()}
+        return self.retriever.signals(acronyms.expand(query, self.acronyms), doc_ids, weights, titles)
+
+    def hits(self, ranked: list[tuple[Span, float]], k: int, span_lexical: dict[int, float],
+             leave_restated: bool = True) -> list[Hit]:
+        """The first k places of the ranking as hits (leave_restated: a superseded draft's
+        sentence that its final restates is left to the final)."""
+        places = narrow.places(ranked, k, span_lexical, set(self._superseded_by),
+                               self.restated if leave_restated else None)
+        return [self._hit(rank, span, first, last, score)
+                for rank, (span, first, last, score) in enumerate(places, 1)]
+
+    def _hit(self, rank: int, span: Span, first: int, last: int, score: float) -> Hit:
+        info = self._documents[span.doc_id]
+        context = (self.conn.execute("SELECT text FROM passages WHERE passage_id = ?", span.passages[:1]).fetchone()
+                   if span.passages else None)
+        rows = self.conn.execute(
+            "SELECT * FROM lines WHERE doc_id = ? AND seq BETWEEN ? AND ? ORDER BY seq",
+            (span.doc_id, first, last),
+        ).fetchall()
+        # A sentence running onto the next page has that page's footnotes between its lines
+        # (and a footnote, body text): cite only lines of the kind the sentence starts with.
+        in_footnote = rows[0]["kind"] == KIND_FOOTNOTE
+        rows = [row for row in rows if (row["kind"] == KIND_FOOTNOTE) == in_footnote]
+        final = self._superseded_by.get(span.doc_id)
+        return Hit(
+            rank=rank, doc=info.doc, title=info.title, status=info.status, date=info.date,
+            center=info.center, section=rows[0]["section"], line_kind=info.line_kind,
+            lines=[cited_line_from_row(row) for row in rows], context=context[0] if context else "",
+            score=score, designation=info.designation, superseded_by=final[1] if final else "",
+        )
+
+
+def mode_weights(mode: str) -> dict[str, float]:
+    """The signals a mode uses: all (hybrid), or those whose names end in dense or lexical."""
+    if mode == "hybrid":
+        return WEIGHTS
+    return {name: weight for name, weight in WEIGHTS.items() if name.endswith(mode)}
+
+
+# "Draft Guidance for Industry", "Guidance for Industry and FDA Staff": the kind of document,
+# printed on the cover page under the title; citations name it after the title.
+_DESIGNATION = re.compile(r"^(?:Draft\s+|Final\s+)?Guidance\s+for\s+[A-Z][\w ,]{2,60}$")
+# A designation broken over two lines: "… Industry and Food and" + "Drug Administration Staff",
+# "… Industry, User" + "Facilities and FDA Staff", "… Industry and FDA" + "Staff".
+_UNFINISHED = re.compile(r"(?:\b(?:and|for|of|the)|,\s*\w*)$")
+_STAFF_LINE = re.compile(r"^(?:[A-Z][\w-]*\s+(?:and\s+)?){0,4}Staff$")
+
+
+def _designations(conn: sqlite3.Connection) -> dict[int, str]:
+    """doc_id → the cover's designation line, joined with its continuation line."""
+    cover: dict[int, list[str]] = {}
+    for row in conn.execute("SELECT doc_id, text FROM lines WHERE page = 1 ORDER BY doc_id, seq"):
+        cover.setdefault(row["doc_id"], []).append(" ".join(row["text"].split()))
+    found: dict[int, str] = {}
+    for doc_id, texts in cover.items():
+        for i, text in enumerate(texts):
+            if _DESIGNATION.match(text):
+                rest = texts[i + 1] if i + 1 < len(texts) else ""
+                if rest and (_UNFINISHED.search(text) or _STAFF_LINE.match(rest)):
+                    text = f"{text} {rest}"
+                found[doc_id] = text
+                break
+    return found
+
+
+def _acronyms(conn: sqlite3.Connection, len_documents: int) -> list[acronyms.Acronym]:
+    """The corpus's acronyms worth expanding: one that most documents use (FDA, CFR) is
+    common knowledge, and its long form would only dilute the query."""
+    rows = conn.execute("SELECT short, long, documents FROM acronyms").fetchall()
+    return [
+        acronyms.Acronym(short, long, documents)
+        for short, long, documents in rows
+        if documents <= ACRONYM_MAX_SHARE * len_documents
+    ]
+
+
+def _require_utf8(text: str, what: str) -> None:
+    """Bytes that are not UTF-8 (a terminal set to another encoding) reach Python as lone
+    surrogates, which neither the tokenizer nor SQLite accepts."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise GtindexError(f"the {what} is not valid UTF-8 text; check the terminal's character encoding") from None
