@@ -34,6 +34,7 @@ GOAL_QUERY_MEDIAN_MS = 20.0  # in-process
 GOAL_CLI_S = 0.5  # fresh `gtindex search` process
 GOAL_CLI_VS_PDFGREP = 0.25
 BENCH_QUERY = "stopping rules"
+OWN_GOLD = "own.jsonl"  # the developers' own queries beside the dev set, scored apart (quality section)
 HEAVY_MODULES = ("torch", "sentence_transformers", "transformers")
 
 
@@ -373,6 +374,19 @@ def compare_cli_pdfgrep(cli: dict, pdfgrep: dict) -> dict:
 # --------------------------------------------------------------------------- quality and load
 
 
+def measure_quality(index_dir: Path, corpus: Path, golds: dict[str, Path]) -> dict:
+    """Each search stage on its own, the naive baseline beside it, dev and own sets apart (quality.py)."""
+    from .quality import measure_quality as measure
+
+    return measure(index_dir, corpus, golds)
+
+
+def _print_quality(results: dict, say) -> None:
+    from .quality import print_quality
+
+    print_quality(results["quality"], say)
+
+
 def measure_eval(index_dir: Path, gold: Path) -> dict:
     from gtindex.evaluate import evaluate
     from gtindex.search import Index
@@ -595,7 +609,7 @@ def _print_scale(results: dict, say) -> None:
 
 
 PRINTERS = {"machine": _print_header, "build": _print_build, "incremental": _print_incremental,
-            "query": _print_query, "cli": _print_cli, "eval": _print_eval, "load": _print_load, "scale": _print_scale}
+            "query": _print_query, "cli": _print_cli, "eval": _print_eval, "quality": _print_quality, "load": _print_load, "scale": _print_scale}
 
 
 def print_results(results: dict, out=sys.stdout, sections: list[str] | None = None) -> None:
@@ -646,6 +660,9 @@ def run(corpus: Path, gold: Path, work: Path, sections: set[str], scale_factors:
         announce("cli")
     if "eval" in sections:
         section("eval", lambda: measure_eval(index_dir, gold))
+    if "quality" in sections:
+        golds = {"dev": gold} | ({"own": gold.parent / OWN_GOLD} if (gold.parent / OWN_GOLD).is_file() else {})
+        section("quality", lambda: measure_quality(index_dir, corpus, golds))
     if "load" in sections:
         section("load", lambda: measure_load(index_dir, queries, total=load_total))
     if "scale" in sections:
@@ -654,7 +671,7 @@ def run(corpus: Path, gold: Path, work: Path, sections: set[str], scale_factors:
     return results
 
 
-SECTIONS = ("incremental", "cli", "eval", "load", "scale")
+SECTIONS = ("incremental", "cli", "eval", "quality", "load", "scale")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -119,8 +119,20 @@ def test_scale_section(bench_results):
 
 
 def test_sections_are_announced_as_they_finish(bench_results):
-    assert ANNOUNCED == [(key, True) for key in ("machine", "build", "incremental", "query", "cli", "eval", "load",
-                                                  "scale")]
+    assert ANNOUNCED == [(key, True) for key in ("machine", "build", "incremental", "query", "cli", "eval", "quality",
+                                                  "load", "scale")]
+
+
+def test_quality_section_scores_gtindex_and_the_naive_baseline_alike(bench_results):
+    quality = bench_results["quality"]
+    dev = quality["sets"]["dev"]
+    assert dev["queries"] == len(GOLD)
+    assert set(dev["passage_recall"]) == {"dense", "bm25", "rrf"}
+    assert all(0 <= recall[k] <= 1 for recall in dev["passage_recall"].values() for k in (1, 5, 20, 100))
+    assert dev["hybrid"]["overall"]["queries"] == quality["naive"]["dev"]["overall"]["queries"] == len(GOLD)
+    assert quality["naive"]["chunks"] >= len(PAGES)
+    assert quality["references"]["queries"] == 0  # no "21 CFR" in the generated pages
+    assert len(quality["cv"]["chosen"]) == 5
 
 
 def test_results_print_and_serialise(bench_results):
