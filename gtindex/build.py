@@ -24,8 +24,6 @@ written through index/staging.py, the one writer of an index).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -41,11 +39,8 @@ from .index import catalogue, generations, lock, schema
 from .index import manifest as manifests
 from .index.staging import StagedGeneration
 from .passages import Passage, Span, make_passages, make_spans
+from .progress import ProgressFn, progress_reporter
 from .versions import Edition, VersionLink, link_versions
-
-# (stage, done, total): stages are "parse" (files) and "embed" (texts).
-ProgressFn = Callable[[str, int, int], None]
-
 
 @dataclass
 class BuildReport:
@@ -237,19 +232,19 @@ def _discover(sources: list[Path], report: BuildReport) -> list[SourceFile]:
     regular file (a FIFO, a device, a dangling link, a link loop, an unreadable file or
     folder) is reported as skipped before anything opens it.
     """
-    from .sources.ingest import _resolved, discover, source_sha256
+    from .sources.ingest import discover, resolved_path, source_sha256
 
     def unlistable(folder: Path, reason: str) -> None:
         report.skipped.append((f"{folder}/", reason))
 
     by_name: dict[str, SourceFile] = {}
-    for path in sorted(discover(sources, on_skip=unlistable), key=lambda p: (p.name, str(_resolved(p)))):
+    for path in sorted(discover(sources, on_skip=unlistable), key=lambda p: (p.name, str(resolved_path(p)))):
         try:
             sha256 = source_sha256(path)
         except ParseError as exc:
             report.skipped.append((path.name, exc.reason))
             continue
-        file = SourceFile(path.name, _resolved(path), sha256)
+        file = SourceFile(path.name, resolved_path(path), sha256)
         first = by_name.get(file.name)
         if first is None:
             by_name[file.name] = file
@@ -281,8 +276,8 @@ def _update(
 ) -> BuildReport:
     report = BuildReport()
     started = time.perf_counter()
-    with _write_faults(index_dir, report), lock.writer_lock(index_dir, wait=wait, on_wait=on_wait), \
-            _progress_reporter(progress) as report_progress:
+    with lock.write_faults(index_dir, lambda: report.passages + report.spans), lock.writer_lock(index_dir, wait=wait, on_wait=on_wait), \
+            progress_reporter(progress) as report_progress:
         report.recovered = _recover(index_dir, rebuild)
         previous = None if rebuild else _open_previous(index_dir)
         try:
@@ -295,21 +290,6 @@ def _update(
     report.skipped.sort()
     report.seconds = time.perf_counter() - started
     return report
-
-
-@contextmanager
-def _write_faults(index_dir: Path, report: BuildReport):
-    """A read-only index or file system, or a full disk, as one line saying so (the OS,
-    SQLite and FAISS each say it their own way). The live generation is untouched: the
-    new one is written beside it, and what was written of it is gone by now."""
-    try:
-        yield
-    except (OSError, sqlite3.Error, RuntimeError) as exc:
-        fault = lock.write_fault(exc)
-        if fault is None:
-            raise
-        needed = lock.space_needed(index_dir, report.passages + report.spans)
-        raise GtindexError(lock.write_fault_message(fault, index_dir, getattr(exc, "filename", None), needed)) from None
 
 
 def _recover(index_dir: Path, rebuild: bool) -> list[str]:
@@ -367,7 +347,7 @@ def _build(
 
     report.skipped.sort()
     report.duplicates.sort()
-    fingerprint = _fingerprint(target, documents, names, passages, spans, links, report.skipped)
+    fingerprint = manifests.fingerprint(_fingerprint_header(target, report), documents, names, passages, spans, links)
     if previous is not None and previous.manifest.get("fingerprint") == fingerprint:
         report.up_to_date = True
         report.reused = len({p.content_hash for p in passages} | {s.content_hash for s in spans})
@@ -386,6 +366,14 @@ def _build(
         with _stage(report.stage_seconds, "publish"):
             final = staged.publish(_manifest(report, documents, passages, spans, target, fingerprint), known_sha256)
     report.generation = final.name
+
+
+def _fingerprint_header(target: _Target, report: BuildReport) -> dict:
+    """What a generation is built with and from, besides its rows (see manifest.fingerprint)."""
+    from .embedding import MODEL_NAME
+
+    return {"model": MODEL_NAME, "parser": parser_version(), "sources": target.sources,
+            "excluded": target.excluded, "skipped": report.skipped}
 
 
 def _refuse_if_all_skipped(report: BuildReport) -> None:
@@ -466,7 +454,7 @@ def _reusable_documents(previous: _Previous | None, by_hash: dict[str, list[Sour
     if previous is None:
         return {}
     version = parser_version()
-    rows = previous.conn.execute("SELECT sha256, doc_id, parser_version FROM documents").fetchall()
+    rows = schema.parsed_documents(previous.conn)
     return {
         sha: doc_id
         for sha, doc_id, parsed_by in rows
@@ -487,7 +475,7 @@ def _added_at(previous: _Previous | None) -> dict[str, str]:
     """sha256 → when that content was first indexed (kept across updates)."""
     if previous is None:
         return {}
-    return dict(previous.conn.execute("SELECT sha256, added_at FROM documents").fetchall())
+    return schema.added_at(previous.conn)
 
 
 # --------------------------------------------------------------------------- embed
@@ -555,59 +543,16 @@ def _install_query_model(staged: StagedGeneration, previous: _Previous | None) -
 
     Returns the sha256 of the linked files (already verified), so they are not hashed again.
     """
-    from .embedding import MODEL_NAME, export_onnx
+    from .embedding import MODEL_FILES, MODEL_NAME, export_onnx
 
-    if previous is not None:
-        verified = _verified_model_files(previous, MODEL_NAME)
+    if previous is not None and previous.manifest.get("model") == MODEL_NAME:
+        verified = manifests.verified_sha256(previous.path, previous.manifest,
+                                             [f"{generations.MODEL_DIR}/{name}" for name in MODEL_FILES])
         if verified:
             staged.link_model(previous.path / generations.MODEL_DIR)
             return verified
     export_onnx(staged.model_dir)
     return {}
-
-
-def _verified_model_files(previous: _Previous, model_name: str) -> dict[str, str]:
-    """{relative path: sha256} of the previous query model if every file matches its manifest."""
-    from .embedding import MODEL_FILES
-
-    if previous.manifest.get("model") != model_name:
-        return {}
-    recorded = previous.manifest.get("sha256", {})
-    verified = {}
-    for name in MODEL_FILES:
-        key = f"{generations.MODEL_DIR}/{name}"
-        path = previous.path / key
-        if not path.is_file() or recorded.get(key) != manifests.file_sha256(path):
-            return {}
-        verified[key] = recorded[key]
-    return verified
-
-
-def _fingerprint(
-    target: _Target,
-    documents: list[Document],
-    names: dict[str, dict[str, str]],
-    passages: list[Passage],
-    spans: list[Span],
-    links: dict[str, VersionLink],
-    skipped: list[tuple[str, str]],
-) -> str:
-    """sha256 of everything a generation holds, to skip writing one identical to the live one."""
-    from .embedding import MODEL_NAME
-
-    digest = hashlib.sha256()
-    header = {"model": MODEL_NAME, "parser": parser_version(), "format": schema.INDEX_FORMAT,
-              "sources": target.sources, "excluded": target.excluded, "skipped": skipped}
-    digest.update(json.dumps(header, sort_keys=True).encode())
-    for doc in documents:
-        digest.update(json.dumps([doc.doc, doc.sha256, names[doc.doc]], sort_keys=True).encode())
-    for p in passages:
-        digest.update(f"{p.doc}\0{p.seq_start}\0{p.seq_end}\0{int(p.footnote)}\0{p.content_hash}\n".encode())
-    for s in spans:
-        digest.update(f"{s.doc}\0{s.seq_start}\0{s.seq_end}\0{s.content_hash}\n".encode())
-    for link in links.values():
-        digest.update(f"{link.doc}\0{link.family}\0{link.role}\0{link.related}\n".encode())
-    return digest.hexdigest()
 
 
 def _manifest(
@@ -620,23 +565,10 @@ def _manifest(
 ) -> dict:
     from .embedding import DIM, MODEL_NAME, ONNX_FILE
 
-    return {
-        "model": MODEL_NAME,
-        "dim": DIM,
-        "onnx_file": f"{generations.MODEL_DIR}/{ONNX_FILE}",
-        "parser_version": parser_version(),
-        "counts": {
-            "documents": len(documents),
-            "pages": sum(doc.pages for doc in documents),
-            "lines": sum(len(doc.lines) for doc in documents),
-            "passages": len(passages),
-            "spans": len(spans),
-        },
-        "skipped": [{"file": name, "reason": reason} for name, reason in report.skipped],
-        "sources": target.sources,
-        "excluded": target.excluded,
-        "fingerprint": fingerprint,
-    }
+    built_with = {"model": MODEL_NAME, "dim": DIM, "onnx_file": f"{generations.MODEL_DIR}/{ONNX_FILE}",
+                  "parser_version": parser_version()}
+    return manifests.generation_manifest(built_with, documents, len(passages), len(spans), report.skipped,
+                                         target.sources, target.excluded, fingerprint)
 
 
 # --------------------------------------------------------------------------- plumbing
@@ -649,32 +581,3 @@ def _stage(seconds: dict[str, float], name: str):
         yield
     finally:
         seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
-
-
-@contextmanager
-def _progress_reporter(progress: bool | ProgressFn):
-    """Yields a ProgressFn: the caller's, a rich bar, or a no-op."""
-    if callable(progress):
-        yield progress
-    elif progress:
-        yield from _rich_bar()
-    else:
-        yield lambda stage, done, total: None
-
-
-def _rich_bar():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    labels = {"parse": "files parsed", "embed": "texts embedded"}
-    tasks: dict[str, int] = {}
-    with Progress(
-        TextColumn("{task.description:>16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        transient=False,
-    ) as bar:
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield update

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..errors import IndexError_
+from ..errors import GtindexError, IndexError_
 from .generations import MODEL_DIR, current_generation
 from .manifest import read_manifest
 
@@ -109,6 +109,22 @@ def write_fault_message(fault: str, index_dir: Path, filename: str | None = None
 
 BYTES_PER_TEXT = 7_000  # a new index: SQLite rows, FTS5, cached embedding and FAISS row per passage or sentence
 QUERY_MODEL_BYTES = 91_000_000  # model/ of a generation with no previous one to link it from
+
+
+@contextlib.contextmanager
+def write_faults(index_dir: Path, texts: Callable[[], int]) -> Iterator[None]:
+    """A read-only index or file system, or a full disk, as one line saying so (the OS,
+    SQLite and FAISS each say it their own way). The live generation is untouched: the
+    new one is written beside it, and what was written of it is gone by now. `texts`:
+    how many texts the update embeds, read when a fault comes, to say the space needed."""
+    try:
+        yield
+    except (OSError, sqlite3.Error, RuntimeError) as exc:
+        fault = write_fault(exc)
+        if fault is None:
+            raise
+        needed = space_needed(index_dir, texts())
+        raise GtindexError(write_fault_message(fault, index_dir, getattr(exc, "filename", None), needed)) from None
 
 
 def space_needed(index_dir: Path, texts: int) -> int | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -77,6 +78,60 @@ def sources(manifest: dict) -> list[str]:
 def excluded(manifest: dict) -> list[str]:
     """File names taken out with `gtindex remove` that a build over the sources leaves out."""
     return [s for s in manifest.get("excluded", []) if isinstance(s, str)]
+
+
+def generation_manifest(built_with: Mapping, documents: Sequence, passages: int, spans: int,
+                        skipped: Sequence[tuple[str, str]], sources: list[str], excluded: list[str],
+                        fingerprint: str) -> dict:
+    """The manifest a build publishes: `built_with` (model, dim, onnx_file, parser_version),
+    counts, skipped files, sources, exclusions and fingerprint; write_manifest adds the rest."""
+    return {
+        **built_with,
+        "counts": {
+            "documents": len(documents),
+            "pages": sum(doc.pages for doc in documents),
+            "lines": sum(len(doc.lines) for doc in documents),
+            "passages": passages,
+            "spans": spans,
+        },
+        "skipped": [{"file": name, "reason": reason} for name, reason in skipped],
+        "sources": sources,
+        "excluded": excluded,
+        "fingerprint": fingerprint,
+    }
+
+
+def fingerprint(header: Mapping, documents: Sequence, names: Mapping[str, dict[str, str]],
+                passages: Sequence, spans: Sequence, links: Mapping) -> str:
+    """sha256 of everything a generation holds, to skip writing one identical to the live one.
+
+    `header`: what it was built with and from (model, parser, sources, excluded, skipped);
+    then each document's name, sha256 and file names, each passage's and sentence's place
+    and content hash, and each version link.
+    """
+    digest = hashlib.sha256()
+    digest.update(json.dumps({**header, "format": INDEX_FORMAT}, sort_keys=True).encode())
+    for doc in documents:
+        digest.update(json.dumps([doc.doc, doc.sha256, names[doc.doc]], sort_keys=True).encode())
+    for p in passages:
+        digest.update(f"{p.doc}\0{p.seq_start}\0{p.seq_end}\0{int(p.footnote)}\0{p.content_hash}\n".encode())
+    for s in spans:
+        digest.update(f"{s.doc}\0{s.seq_start}\0{s.seq_end}\0{s.content_hash}\n".encode())
+    for link in links.values():
+        digest.update(f"{link.doc}\0{link.family}\0{link.role}\0{link.related}\n".encode())
+    return digest.hexdigest()
+
+
+def verified_sha256(generation: Path, manifest: dict, keys: Iterable[str]) -> dict[str, str]:
+    """{key: sha256} of these files of `generation` if every one matches its manifest, else {}."""
+    recorded = manifest.get("sha256", {})
+    verified = {}
+    for key in keys:
+        path = generation / key
+        if not path.is_file() or recorded.get(key) != file_sha256(path):
+            return {}
+        verified[key] = recorded[key]
+    return verified
 
 
 def write_manifest(gen_dir: Path, manifest: dict, known_sha256: dict[str, str] | None = None) -> dict:

@@ -148,6 +148,16 @@ def load_document(conn: sqlite3.Connection, doc_id: int) -> Document:
 
 
 
+def parsed_documents(conn: sqlite3.Connection) -> list[tuple[str, int, str]]:
+    """(sha256, doc_id, parser_version) of every document, to reuse parses from."""
+    return conn.execute("SELECT sha256, doc_id, parser_version FROM documents").fetchall()
+
+
+def added_at(conn: sqlite3.Connection) -> dict[str, str]:
+    """sha256 -> when that content was first indexed."""
+    return dict(conn.execute("SELECT sha256, added_at FROM documents").fetchall())
+
+
 def cached_vectors(conn: sqlite3.Connection, hashes: Iterable[str]) -> dict[str, np.ndarray]:
     """Embeddings already computed for these content hashes (missing ones are left out)."""
     found: dict[str, np.ndarray] = {}

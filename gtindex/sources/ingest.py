@@ -61,11 +61,11 @@ def discover(
             raise GtindexError(f"{path}: no such file or folder")
         files = [path] if not path.is_dir() else _files_in_folder(path, on_skip)
         for file in files:
-            found.setdefault(_resolved(file), file)
+            found.setdefault(resolved_path(file), file)
     return sorted(found.values())
 
 
-def _resolved(path: Path) -> Path:
+def resolved_path(path: Path) -> Path:
     """The path with links resolved; a link loop resolves to its absolute self."""
     try:
         return path.resolve()

@@ -1,0 +1,37 @@
+"""Build progress: the caller's callback, a rich bar on the terminal, or nothing."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import contextmanager
+
+# (stage, done, total): stages are "parse" (files) and "embed" (texts).
+ProgressFn = Callable[[str, int, int], None]
+
+
+@contextmanager
+def progress_reporter(progress: bool | ProgressFn):
+    """Yields a ProgressFn: the caller's, a rich bar, or a no-op."""
+    if callable(progress):
+        yield progress
+    elif progress:
+        yield from _rich_bar()
+    else:
+        yield lambda stage, done, total: None
+
+
+def _rich_bar():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    labels = {"parse": "files parsed", "embed": "texts embedded"}
+    tasks: dict[str, int] = {}
+    with Progress(
+        TextColumn("{task.description:>16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        transient=False,
+    ) as bar:
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(labels.get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
