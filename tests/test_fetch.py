@@ -8,10 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from conftest import HTML_DIR, PDF_DIR, REPO
+from helpers import local_site
 from gtindex.cli import main
 from gtindex.errors import GtindexError
 from gtindex.sources.fetch import LEDGER_NAME, FetchOptions, fetch
@@ -132,13 +132,8 @@ def served_resource_page() -> bytes:
 @pytest.fixture(scope="module")
 def site():
     """Base URL of a threaded HTTP server on 127.0.0.1 with an ephemeral port."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), GuidanceSite)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with local_site(GuidanceSite) as url:
+        yield url
 
 
 @pytest.fixture(autouse=True)

@@ -13,14 +13,14 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
 
 from conftest import PDF_DIR
+from helpers import local_site
 
 PDF = sorted(PDF_DIR.glob("*.pdf"), key=lambda p: p.stat().st_size)[0].read_bytes()
 TRICKLE_INTERVAL_S = 0.2
@@ -71,13 +71,8 @@ class HostileSite(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def site():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HostileSite)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with local_site(HostileSite) as url:
+        yield url
 
 
 def environment() -> dict:
