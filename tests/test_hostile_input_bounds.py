@@ -24,6 +24,7 @@ from gtindex.documents import CLIPPED, MAX_LINE_CHARS, MAX_TITLE_CHARS, Document
 from gtindex.sources.ingest import parse_file
 from gtindex.passages import MAX_PASSAGE_CHARS, make_passages
 from gtindex.sources.pdf import NO_UNICODE_MAP
+from pdf_factory import pdf_from_objects
 
 GIB = 1 << 30
 
@@ -64,20 +65,6 @@ def one_line_error(result) -> str:
 
 
 # --------------------------------------------------------------------------- hand-made PDFs
-
-
-def pdf_from_objects(objects: list[bytes]) -> bytes:
-    """A PDF file from its objects (1 is the catalog), with a correct xref table."""
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
 
 
 def stream(data: bytes, extra: bytes = b"") -> bytes:

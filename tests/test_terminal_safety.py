@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from gtindex.cli import main
+from pdf_factory import pdf_from_objects
 
 # C0 controls but tab and newline, DEL, C1 controls, bidi embeddings/overrides/isolates/marks.
 UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]")
@@ -71,16 +72,7 @@ def pdf_with_text(lines: list[str]) -> bytes:
         + widths + b"] /ToUnicode 6 0 R >>",
         b"<< /Length %d >>\nstream\n" % len(cmap) + cmap + b"endstream",
     ]
-    out = b"%PDF-1.4\n"
-    offsets = []
-    for number, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return out
+    return pdf_from_objects(objects)
 
 
 def html_page(title: str, paragraph: str) -> bytes:
