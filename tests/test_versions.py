@@ -5,6 +5,7 @@ import json
 import re
 import shutil
 import sqlite3
+from contextlib import contextmanager
 
 import pytest
 from click.testing import CliRunner
@@ -302,13 +303,18 @@ def _draft_sentences(index, restated: bool, count: int = 3) -> list[str]:
     return found
 
 
+@contextmanager
+def _draft_sentences_in(index_dir, restated: bool):
+    """The open index and the draft's sentences that its final does (or does not) restate; there must be some."""
+    with Index.open(index_dir) as index:
+        sentences = _draft_sentences(index, restated=restated)
+        assert sentences
+        yield index, sentences
+
+
 @pytest.mark.slow
 def test_a_sentence_the_final_restates_is_cited_from_the_final(corpus_index):
-    from gtindex.search import Index
-
-    with Index.open(corpus_index) as index:
-        sentences = _draft_sentences(index, restated=True)
-        assert sentences
+    with _draft_sentences_in(corpus_index, restated=True) as (index, sentences):
         for sentence in sentences:
             hits = index.search(sentence, k=5)
             assert not any(hit.doc == DRAFT and sentence in " ".join(hit.text.split()) for hit in hits), sentence
@@ -320,11 +326,7 @@ def test_a_sentence_the_final_restates_is_cited_from_the_final(corpus_index):
 
 @pytest.mark.slow
 def test_a_sentence_only_the_draft_holds_is_a_marked_hit(corpus_index):
-    from gtindex.search import Index
-
-    with Index.open(corpus_index) as index:
-        sentences = _draft_sentences(index, restated=False)
-        assert sentences
+    with _draft_sentences_in(corpus_index, restated=False) as (index, sentences):
         for sentence in sentences:
             top = index.search(sentence, k=1)[0]
             assert top.doc == DRAFT and top.superseded_by == FINAL, (sentence, top.citation)
