@@ -37,7 +37,7 @@ import statistics
 import time
 from bisect import bisect_right
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -48,6 +48,7 @@ from gtindex.documents import KIND_BODY, KIND_HEADING, Document, Line
 from gtindex.index import generations, lock, schema
 from gtindex.index.manifest import read_manifest
 from gtindex.passages import Passage, Span, make_passages, make_spans
+from gtindex.progress import timed_stage
 
 SUBSTITUTE_RATE = 0.15  # share of words (4+ letters) replaced in a replica
 NOISE = 0.4  # norm of the noise added to a unit vector: cosine to the original ~ 1/sqrt(1 + NOISE**2)
@@ -261,7 +262,7 @@ def write_full_index(source: SourceCorpus, factor: int, index_dir: Path, seed: i
     estimate = TokenEstimate(source.documents)
     documents, passages, spans = [], [], []
     vectors = dict(source.vectors)
-    with _timed(stages, "replicate+split"):
+    with timed_stage(stages, "replicate+split"):
         for replica, original, document in replicas(source, factor, seed):
             doc_passages = make_passages(document, estimate if replica else None)
             doc_spans = make_spans(document)
@@ -279,12 +280,12 @@ def write_full_index(source: SourceCorpus, factor: int, index_dir: Path, seed: i
     with lock.writer_lock(index_dir), \
             StagedGeneration.open(index_dir, model=MODEL_NAME, dim=DIM, parser_version=_parser_version()) as staged:
         names = {doc.doc: {doc.doc: ""} for doc in documents}
-        with _timed(stages, "write"):
+        with timed_stage(stages, "write"):
             staged.write_documents(documents, names, added_at={})
             staged.write_passages(passages, spans)
             staged.write_vectors(vectors)
             staged.commit()
-        with _timed(stages, "publish"):
+        with timed_stage(stages, "publish"):
             live = generations.current_generation(Path(source_index)) if source_index else None
             if live is not None:
                 staged.link_model(live / generations.MODEL_DIR)
@@ -298,15 +299,6 @@ def _parser_version() -> str:
     from gtindex.build import parser_version
 
     return parser_version()
-
-
-@contextmanager
-def _timed(seconds: dict[str, float], name: str):
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
 
 
 def _manifest(source_generation: Path | None, documents: list[Document], passages: list, spans: list) -> dict:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +38,7 @@ from .index import catalogue, generations, lock, schema
 from .index import manifest as manifests
 from .index.staging import StagedGeneration
 from .passages import Passage, Span, make_passages, make_spans
-from .progress import ProgressFn, progress_reporter
+from .progress import ProgressFn, progress_reporter, timed_stage
 from .versions import Edition, VersionLink, link_versions
 
 @dataclass
@@ -281,7 +280,7 @@ def _update(
         report.recovered = _recover(index_dir, rebuild)
         previous = None if rebuild else _open_previous(index_dir)
         try:
-            with _stage(report.stage_seconds, "discover"):
+            with timed_stage(report.stage_seconds, "discover"):
                 target = plan(previous, report)
             _build(index_dir, target, previous, report, report_progress, workers)
         finally:
@@ -325,7 +324,7 @@ def _build(
     progress: ProgressFn,
     workers: int | None,
 ) -> None:
-    with _stage(report.stage_seconds, "parse"):
+    with timed_stage(report.stage_seconds, "parse"):
         documents, names = _load_documents(target.files, previous, progress, workers, report)
     indexed = {name for doc_names in names.values() for name in doc_names}
     if not documents or (target.adding and not indexed & set(target.adding)):
@@ -333,10 +332,10 @@ def _build(
         raise GtindexError("none of the files could be indexed; the index was left unchanged")
     _count_changes(target, previous, indexed, report)
     generations.pause_point("parsed")
-    with _stage(report.stage_seconds, "split"):
+    with timed_stage(report.stage_seconds, "split"):
         passages = [p for doc in documents for p in make_passages(doc)]
         spans = [s for doc in documents for s in make_spans(doc)]
-    with _stage(report.stage_seconds, "versions"):
+    with timed_stage(report.stage_seconds, "versions"):
         links = link_versions(
             Edition(doc.doc, doc.title, doc.status, doc.date, doc.center) for doc in documents
         )
@@ -354,16 +353,16 @@ def _build(
         report.generation = previous.path.name
         return
 
-    with _stage(report.stage_seconds, "embed"):
+    with timed_stage(report.stage_seconds, "embed"):
         vectors = _embeddings(passages, spans, previous, progress, report)
     generations.pause_point("embedded")
     with _staged_generation(index_dir) as staged:
-        with _stage(report.stage_seconds, "write"):
+        with timed_stage(report.stage_seconds, "write"):
             _write_rows(staged, documents, names, passages, spans, vectors, links, _added_at(previous))
         generations.pause_point("written")
-        with _stage(report.stage_seconds, "model"):
+        with timed_stage(report.stage_seconds, "model"):
             known_sha256 = _install_query_model(staged, previous)
-        with _stage(report.stage_seconds, "publish"):
+        with timed_stage(report.stage_seconds, "publish"):
             final = staged.publish(_manifest(report, documents, passages, spans, target, fingerprint), known_sha256)
     report.generation = final.name
 
@@ -569,15 +568,3 @@ def _manifest(
                   "parser_version": parser_version()}
     return manifests.generation_manifest(built_with, documents, len(passages), len(spans), report.skipped,
                                          target.sources, target.excluded, fingerprint)
-
-
-# --------------------------------------------------------------------------- plumbing
-
-
-@contextmanager
-def _stage(seconds: dict[str, float], name: str):
-    start = time.perf_counter()
-    try:
-        yield
-    finally:
-        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start

@@ -1,6 +1,7 @@
-"""Build progress: the caller's callback, a rich bar on the terminal, or nothing."""
+"""Build progress: the caller's callback, a rich bar on the terminal, or nothing; and stage timing."""
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import contextmanager
 
@@ -35,3 +36,13 @@ def _rich_bar():
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update
+
+
+@contextmanager
+def timed_stage(seconds: dict[str, float], name: str):
+    """Adds the wall time of the block to seconds[name] (also when it raises)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
