@@ -32,7 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -86,12 +86,7 @@ class FetchReport:
     ignored: list[dict] = field(default_factory=list)  # {url, reason}: page links that are not documents
 
     def to_json(self) -> dict:
-        return {
-            "downloaded": self.downloaded,
-            "skipped": self.skipped,
-            "failed": self.failed,
-            "ignored": self.ignored,
-        }
+        return asdict(self)  # {"downloaded": [...], "skipped": [...], "failed": [...], "ignored": [...]}
 
 
 def _inside(folder: Path, name: str) -> Path:
