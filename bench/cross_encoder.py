@@ -30,7 +30,7 @@ from gtindex import acronyms, lexical
 from gtindex.evaluate import load_gold
 from gtindex.search import Index
 
-from .quality import RRF_K, _holds, _passage_places
+from .quality import RRF_K, holds, passage_places
 
 NEGATIVES = 3  # hard negatives per training example
 POOL = 15  # first passages of bm25 and of MiniLM the negatives are drawn from
@@ -145,7 +145,7 @@ def score(index: Index, model_path: Path, golds: list[Path], top: int, max_len: 
     tokenizer, model = AutoTokenizer.from_pretrained(path), _model(path)
     model.load_state_dict(torch.load(model_path))
     model.eval()
-    places = _passage_places(index)
+    places = passage_places(index)
     passages = {pid: [sec, txt] for pid, sec, txt in index.conn.execute("SELECT passage_id, section, text FROM passages")}
     for gold in golds:
         ranks: dict[str, list] = {"rrf": [], "model": [], "rrf+model": []}
@@ -161,7 +161,7 @@ def score(index: Index, model_path: Path, golds: list[Path], top: int, max_len: 
             reordered = [pid for _, pid in sorted(zip(scores, first), key=lambda item: -item[0])]
             for name, ranking in (("rrf", first), ("model", reordered), ("rrf+model", _rrf(first, reordered))):
                 ranks[name].append(next((r for r, pid in enumerate(ranking, 1)
-                                         if any(_holds(places[pid], entry) for entry in query.gold)), None))
+                                         if any(holds(places[pid], entry) for entry in query.gold)), None))
         for name, found in ranks.items():
             print(gold.name, name, " ".join(f"r@{k} {sum(1 for r in found if r and r <= k) / len(found):.2f}"
                                            for k in (1, 5, top)))

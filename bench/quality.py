@@ -19,10 +19,9 @@ import statistics
 from pathlib import Path
 
 from gtindex import acronyms, lexical
-from gtindex.search import fuse
-from gtindex.evaluate import (LINE_SLACK, GoldQuery, Scores, _words, evaluate, evaluate_references, load_gold,
+from gtindex.evaluate import (LINE_SLACK, GoldQuery, Scores, evaluate, evaluate_references, load_gold, quote_words,
                               score_query)
-from gtindex.search import WEIGHTS, Index
+from gtindex.search import WEIGHTS, Index, fuse
 
 RECALL_KS = (1, 5, 20, 100)
 RRF_K = 60  # reciprocal rank fusion's usual constant (Cormack et al. 2009), not fitted here
@@ -35,7 +34,7 @@ CV_GRID = {"passage_dense": (0.3, 0.6, 1.0), "span_lexical": (0.1, 0.3, 0.6), "p
 def passage_recall(index: Index, queries: list[GoldQuery]) -> dict[str, dict[int, float]]:
     """recall@k of passages (a passage holds the answer when it covers the gold's printed
     lines, or its page and half the quote's words) for dense, bm25 and their RRF."""
-    places = _passage_places(index)
+    places = passage_places(index)
     found: dict[str, list[int | None]] = {"dense": [], "bm25": [], "rrf": []}
     depth = max(RECALL_KS)
     for query in queries:
@@ -49,12 +48,12 @@ def passage_recall(index: Index, queries: list[GoldQuery]) -> dict[str, dict[int
         rrf = sorted(fused, key=lambda pid: (-fused[pid], pid))
         for name, ranking in (("dense", dense), ("bm25", bm25), ("rrf", rrf)):
             found[name].append(next((rank for rank, pid in enumerate(ranking, 1)
-                                     if any(_holds(places[pid], entry) for entry in query.gold)), None))
+                                     if any(holds(places[pid], entry) for entry in query.gold)), None))
     return {name: {k: sum(1 for r in ranks if r and r <= k) / len(ranks) for k in RECALL_KS}
             for name, ranks in found.items()}
 
 
-def _passage_places(index: Index) -> dict[int, tuple]:
+def passage_places(index: Index) -> dict[int, tuple]:
     pages = {(doc_id, seq): (page, line) for doc_id, seq, page, line in
              index.conn.execute("SELECT doc_id, seq, page, line FROM lines")}
     places = {}
@@ -63,11 +62,11 @@ def _passage_places(index: Index) -> dict[int, tuple]:
         held = [pages[(doc_id, seq)] for seq in range(first, last + 1) if (doc_id, seq) in pages]
         numbers = [line for _, line in held if line is not None]
         places[pid] = (doc, min(p for p, _ in held), max(p for p, _ in held),
-                       (min(numbers), max(numbers)) if numbers else None, _words(text))
+                       (min(numbers), max(numbers)) if numbers else None, quote_words(text))
     return places
 
 
-def _holds(place: tuple, entry) -> bool:
+def holds(place: tuple, entry) -> bool:
     doc, first_page, last_page, numbers, words = place
     if doc != entry.doc:
         return False
@@ -75,7 +74,7 @@ def _holds(place: tuple, entry) -> bool:
         return numbers[0] <= entry.lines[1] and entry.lines[0] <= numbers[1]
     if entry.pdf_page and not first_page <= entry.pdf_page <= last_page:
         return False
-    quote = _words(entry.quote)
+    quote = quote_words(entry.quote)
     return bool(quote) and len(quote & words) * 2 >= len(quote)
 
 

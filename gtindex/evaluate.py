@@ -155,7 +155,8 @@ def load_gold(path: Path) -> list[GoldQuery]:
 # --------------------------------------------------------------------------- matching
 
 
-def _words(text: str) -> set[str]:
+def quote_words(text: str) -> set[str]:
+    """The distinct words of a text, as the quote rule compares them."""
     return set(tokenize(text))
 
 
@@ -169,8 +170,8 @@ def answers(hit: Hit, entry: GoldEntry, doc_names: dict[str, str]) -> bool:
         return hit.line_start <= entry.lines[1] and entry.lines[0] <= hit.line_end
     if entry.pdf_page is not None and not hit.page_start <= entry.pdf_page <= hit.page_end:
         return False
-    quote = _words(entry.quote)
-    return bool(quote) and len(quote & _words(hit.text)) * 2 >= len(quote)
+    quote = quote_words(entry.quote)
+    return bool(quote) and len(quote & quote_words(hit.text)) * 2 >= len(quote)
 
 
 def exact_lines(hit: Hit, entry: GoldEntry) -> bool:

@@ -56,6 +56,7 @@ class Index:
             for row in conn.execute("SELECT * FROM documents")
         }
         self.acronyms = _acronyms(conn, len_documents=len(self._documents))
+        self._titles = {doc_id: info.title for doc_id, info in self._documents.items()}  # for typed references
 
     @classmethod
     def open(cls, path: Path | str, fast_start: bool = False) -> "Index":
@@ -210,8 +211,7 @@ class Index:
 
     def signals(self, query: str, doc_ids: list[int] | None, weights: dict[str, float]) -> Signals:
         """The candidate sentences of the query (expanded with the corpus's acronyms) and their signals."""
-        titles = {doc_id: info.title for doc_id, info in self._documents.items()}
-        return self.retriever.signals(acronyms.expand(query, self.acronyms), doc_ids, weights, titles)
+        return self.retriever.signals(acronyms.expand(query, self.acronyms), doc_ids, weights, self._titles)
 
     def hits(self, ranked: list[tuple[Span, float]], k: int, span_lexical: dict[int, float],
              leave_restated: bool = True) -> list[Hit]:
