@@ -17,7 +17,7 @@ def index_update_sources(index_dir: Path, corpus: Path) -> tuple[list[Path], lis
     """Sources to rebuild `index_dir` from after fetching into `corpus`, and indexed names they lack.
 
     `build_index` indexes exactly the sources it is given, so rebuilding from the corpus folder
-    alone would drop documents the index got from elsewhere (e.g. ../shared/corpus). The sources
+    alone would drop documents the index got from elsewhere (e.g. ~/guidances). The sources
     are the ones the live manifest records (if it records any) plus the corpus folder; the caller
     must not rebuild while the second list is non-empty.
     """
