@@ -1,7 +1,7 @@
 """Dense vectors in FAISS: build, save, load and search an inner-product index.
 
 Vectors are L2-normalised (see embedding.py), so inner product is cosine similarity.
-Row i of the index is the vector added i-th; store.py maps rows to passages.
+Row i of the index is the vector added i-th; index/schema.py maps rows to passages (vector_row = id - 1).
 
 Up to FLAT_LIMIT vectors the index is exact (IndexFlatIP: a few ms per query at 100k
 vectors of 384 floats); above that an HNSW graph keeps queries fast (recall@10 0.97 at 113k vectors, see HNSW_EF_SEARCH).

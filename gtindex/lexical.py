@@ -44,7 +44,7 @@ STOPWORDS = frozenset(
 SECTION_WEIGHT = 2.0
 TEXT_WEIGHT = 1.0
 
-TOKENIZE = "porter unicode61"  # the FTS5 tables' tokenizer (store.SCHEMA)
+TOKENIZE = "porter unicode61"  # the FTS5 tables' tokenizer (index/schema.py)
 BM25_K1, BM25_B = 1.2, 0.75  # FTS5's constants (fts5_aux.c)
 BM25_IDF_FLOOR = 1e-6  # FTS5 replaces a non-positive idf (a word in over half the rows) by this
 
