@@ -256,6 +256,10 @@ def _section_pattern(section: str) -> re.Pattern:
     return re.compile(rf"(?<![\d.]){re.escape(section)}(?!\d)")
 
 
+# Every number standing alone that _section_pattern could match ("107.240" in any form).
+_ANY_SECTION = re.compile(r"(?<![\d.])\d{1,4}\.\d{1,4}(?!\d)")
+
+
 def reference_queries(index: Index) -> list[ReferenceQuery]:
     """"21 CFR <section>" for every section of Title 21 that the indexed documents state
     and that appears (in any form) in exactly one of them: a query with one right answer,
@@ -267,13 +271,12 @@ def reference_queries(index: Index) -> list[ReferenceQuery]:
     ):
         texts[doc] = text
     stated = {(section, doc) for doc, text in texts.items() for section in _stated_sections(text)}
-    queries = []
-    for section, doc in sorted(stated):
-        pattern = _section_pattern(section)
-        holders = [name for name, text in texts.items() if pattern.search(text)]
-        if holders == [doc]:
-            queries.append(ReferenceQuery(f"21 CFR {section}", section, doc))
-    return queries
+    holders: dict[str, set[str]] = {}  # section number -> documents where it stands in any form
+    for doc, text in texts.items():
+        for number in set(_ANY_SECTION.findall(text)):
+            holders.setdefault(number, set()).add(doc)
+    return [ReferenceQuery(f"21 CFR {section}", section, doc)
+            for section, doc in sorted(stated) if holders.get(section) == {doc}]
 
 
 def evaluate_references(index: Index, queries: list[ReferenceQuery] | None = None) -> ReferenceReport:
