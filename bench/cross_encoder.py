@@ -30,7 +30,8 @@ from gtindex import acronyms, lexical
 from gtindex.evaluate import load_gold
 from gtindex.search import Index
 
-from .quality import RRF_K, holds, passage_places
+from .naive import rrf
+from .quality import holds, passage_places
 
 NEGATIVES = 3  # hard negatives per training example
 POOL = 15  # first passages of bm25 and of MiniLM the negatives are drawn from
@@ -168,11 +169,7 @@ def score(index: Index, model_path: Path, golds: list[Path], top: int, max_len: 
 
 
 def _rrf(*rankings: list[int]) -> list[int]:
-    fused: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, pid in enumerate(ranking, 1):
-            fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank)
-    return sorted(fused, key=lambda pid: (-fused[pid], pid))
+    return [pid for pid, _ in rrf(*rankings)]
 
 
 def main(argv: list[str] | None = None) -> int:

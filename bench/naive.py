@@ -100,18 +100,23 @@ class NaiveIndex:
         return np.argsort(-scores)[:DEPTH].tolist()
 
     def search(self, query: str, k: int = DEPTH) -> list[Hit]:
-        fused: dict[int, float] = {}
-        for ranking in (self._dense(query), self._bm25(query)):
-            for rank, row in enumerate(ranking, 1):
-                fused[row] = fused.get(row, 0.0) + 1.0 / (RRF_K + rank)
-        best = sorted(fused, key=lambda row: (-fused[row], row))[:k]
-        return [self._hit(rank, self.chunks[row], fused[row]) for rank, row in enumerate(best, 1)]
+        fused = rrf(self._dense(query), self._bm25(query))
+        return [self._hit(rank, self.chunks[row], score) for rank, (row, score) in enumerate(fused[:k], 1)]
 
     @staticmethod
     def _hit(rank: int, chunk: Chunk, score: float) -> Hit:
         line = CitedLine(page=chunk.page, page_label=None, line=None, line_on_page=1, text=chunk.text)
         return Hit(rank=rank, doc=chunk.doc, title=chunk.doc, status="", date="", center="", section="",
                    line_kind="computed", lines=[line], context=chunk.text, score=score)
+
+
+def rrf(*rankings: list[int]) -> list[tuple[int, float]]:
+    """Reciprocal rank fusion: (id, sum of 1 / (RRF_K + rank)) best first, ties by id."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, key in enumerate(ranking, 1):
+            fused[key] = fused.get(key, 0.0) + 1.0 / (RRF_K + rank)
+    return sorted(fused.items(), key=lambda item: (-item[1], item[0]))
 
 
 def evaluate_naive(index: NaiveIndex, queries: list[GoldQuery]) -> list[QueryResult]:

@@ -23,8 +23,9 @@ from gtindex.evaluate import (LINE_SLACK, GoldQuery, Scores, evaluate, evaluate_
                               score_query)
 from gtindex.search import WEIGHTS, Index, fuse
 
+from .naive import NaiveIndex, chunk_corpus, evaluate_naive, rrf
+
 RECALL_KS = (1, 5, 20, 100)
-RRF_K = 60  # reciprocal rank fusion's usual constant (Cormack et al. 2009), not fitted here
 CV_FOLDS, CV_SEED = 5, 0
 # The grid re-chosen in cross-validation: the passage and bm25 weights at about half, the
 # same and about twice the shipped value (the sentence cosine's weight fixes the scale).
@@ -41,12 +42,8 @@ def passage_recall(index: Index, queries: list[GoldQuery]) -> dict[str, dict[int
         text = acronyms.expand(query.query, index.acronyms)
         dense = index.retriever.dense_top("passages", index.retriever.query_vector(text), None, depth)
         bm25 = [pid for pid, _ in lexical.search(index.conn, lexical.build_query(text), depth)]
-        fused: dict[int, float] = {}
-        for ranking in (dense, bm25):
-            for rank, pid in enumerate(ranking, 1):
-                fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank)
-        rrf = sorted(fused, key=lambda pid: (-fused[pid], pid))
-        for name, ranking in (("dense", dense), ("bm25", bm25), ("rrf", rrf)):
+        fused = [pid for pid, _ in rrf(dense, bm25)]
+        for name, ranking in (("dense", dense), ("bm25", bm25), ("rrf", fused)):
             found[name].append(next((rank for rank, pid in enumerate(ranking, 1)
                                      if any(holds(places[pid], entry) for entry in query.gold)), None))
     return {name: {k: sum(1 for r in ranks if r and r <= k) / len(ranks) for k in RECALL_KS}
@@ -149,8 +146,6 @@ def measure_quality(index_dir: Path, corpus: Path, golds: dict[str, Path], naive
 
 def measure_naive(corpus: Path, golds: dict[str, Path]) -> dict:
     from gtindex.embedding import load_build_encoder
-
-    from .naive import NaiveIndex, chunk_corpus, evaluate_naive
 
     index = NaiveIndex(chunk_corpus(corpus), load_build_encoder())
     figures = {"chunks": len(index.chunks)}

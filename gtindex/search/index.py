@@ -217,7 +217,7 @@ class Index:
              leave_restated: bool = True) -> list[Hit]:
         """The first k places of the ranking as hits (leave_restated: a superseded draft's
         sentence that its final restates is left to the final)."""
-        places = narrow.places(ranked, k, span_lexical, set(self._superseded_by),
+        places = narrow.places(ranked, k, span_lexical, self._superseded_by,
                                self.restated if leave_restated else None)
         return [self._hit(rank, span, first, last, score)
                 for rank, (span, first, last, score) in enumerate(places, 1)]

@@ -1,14 +1,14 @@
 """Narrowing: from ranked sentences to the places a hit cites (1-4 lines, one hit a place)."""
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 
 from .candidates import Span
 from .config import EXTEND_LEXICAL_SHARE, EXTEND_MARGIN, MAX_CITED_LINES
 
 
 def places(ranked: list[tuple[Span, float]], k: int, span_lexical: dict[int, float],
-           superseded: set[int] = frozenset(), restated: Callable[[Span], bool] | None = None,
+           superseded: Container[int] = (), restated: Callable[[Span], bool] | None = None,
            ) -> Iterator[tuple[Span, int, int, float]]:
     """(sentence, first seq, last seq, score) of the first k places, best first: the
     sentence, joined by neighbours that answer nearly as well (see extend). A sentence
