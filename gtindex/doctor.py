@@ -295,7 +295,7 @@ def _check_passage_vectors(context: _Context) -> str:
 
     conn, vectors = context.conn, context.vectors
     rows = conn.execute(
-        "SELECT passage_id, section, text, passages.content_hash, vector_row, embeddings.vector FROM passages"
+        "SELECT passage_id, title, section, text, passages.content_hash, vector_row, embeddings.vector FROM passages"
         " LEFT JOIN embeddings ON embeddings.content_hash = passages.content_hash ORDER BY vector_row"
     )
     problems = []
@@ -304,7 +304,7 @@ def _check_passage_vectors(context: _Context) -> str:
         seen += 1
         if row["vector_row"] != number:
             raise _Failed(f"passage {row['passage_id']} points at vector row {row['vector_row']}, expected {number}")
-        text = Passage("", row["section"], 0, 0, row["text"]).embed_text
+        text = Passage("", row["section"], 0, 0, row["text"], title=row["title"]).embed_text
         if content_hash(text) != row["content_hash"]:
             problems.append(f"passage {row['passage_id']}: text does not match its content hash (edited?)")
         if row["vector"] is None:
@@ -320,6 +320,7 @@ def _check_passage_vectors(context: _Context) -> str:
         problems.append(f"{len(bad_norm)} FAISS rows are not unit vectors (first: row {int(bad_norm[0])})")
     missing_spans = conn.execute(
         "SELECT count(*) FROM spans WHERE content_hash NOT IN (SELECT content_hash FROM embeddings)"
+        " OR context_hash NOT IN (SELECT content_hash FROM embeddings)"
     ).fetchone()[0]
     if missing_spans:
         problems.append(f"{missing_spans} sentences have no cached embedding")
@@ -342,8 +343,8 @@ def _sample_passages(context: _Context) -> list[tuple[str, int]]:
         raise _Failed("the index holds no vectors")
     picks = sorted({round(i * (total - 1) / max(1, SAMPLE_PASSAGES - 1)) for i in range(SAMPLE_PASSAGES)})
     marks = ",".join("?" * len(picks))
-    rows = context.conn.execute(f"SELECT section, text, vector_row FROM passages WHERE vector_row IN ({marks})", picks)
-    samples = [(Passage("", r["section"], 0, 0, r["text"]).embed_text, r["vector_row"]) for r in rows]
+    rows = context.conn.execute(f"SELECT title, section, text, vector_row FROM passages WHERE vector_row IN ({marks})", picks)
+    samples = [(Passage("", r["section"], 0, 0, r["text"], title=r["title"]).embed_text, r["vector_row"]) for r in rows]
     if not samples:
         raise _Failed("no passage points at the sampled vector rows")
     return samples

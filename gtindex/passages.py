@@ -2,13 +2,16 @@
 
 A *passage* is a window of consecutive lines inside ONE section of one document,
 sized for MiniLM (which truncates at 256 word pieces) and overlapping its neighbour by
-about half, so that an answer never falls on a window boundary. The section path is
-part of what is embedded and lexically indexed: "Safety Considerations" tells the model
-what the lines are about even when the lines themselves never say it.
+about half, so that an answer never falls on a window boundary. The document's title and
+the section path are part of what is embedded and lexically indexed: "Human Gene Therapy
+for Rare Diseases" and "Safety Considerations" tell the model what the lines are about
+even when the lines themselves never say it.
 
 A *span* is one sentence (or bullet item, heading, footnote) mapped to the lines it
 occupies. Spans are embedded at build time so that search can cite the tightest run of
 lines inside a retrieved passage without running the model over candidate sentences.
+A sentence is embedded twice, alone and after its title and section path (its context),
+and its vector is the mean of the two (see Span.context_text).
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 
 from .documents import KIND_FOOTNOTE, KIND_HEADING, Document, Line
 
-# Word-piece budget for a passage's embed_text (section path + lines). MiniLM truncates at
+# Word-piece budget for a passage's embed_text (title + section path + lines). MiniLM truncates at
 # 256 including [CLS]/[SEP]; the target leaves room so that a window ending on a long line
 # still fits, and the hard limit is never crossed unless a single line is longer.
 TARGET_TOKENS = 150
@@ -45,11 +48,21 @@ class Passage:
     seq_end: int
     text: str  # the lines, joined by newlines
     footnote: bool = False
+    title: str = ""  # the document's title
+
+    @property
+    def heading(self) -> str:
+        """The title and the section path, one a line: what the lines are about."""
+        return heading(self.title, self.section)
 
     @property
     def embed_text(self) -> str:
-        """What is embedded and lexically indexed: the section path, then the lines."""
-        return f"{self.section}\n{self.text}" if self.section else self.text
+        """What is embedded (and, column by column, lexically indexed): the title, the
+        section path, then the lines. The title tells "ANDAs: Stability Testing" from the
+        other guidances' stability sections. Passage recall@20 (RRF of MiniLM and bm25) on
+        dev, own and unseen.jsonl: 0.87/0.78/0.70 -> 0.84/0.78/0.80; hit@5 of search
+        0.76/0.50/0.60 -> 0.75/0.55/0.62, MRR@10 0.625/0.427/0.486 -> 0.612/0.442/0.519."""
+        return f"{self.heading}\n{self.text}" if self.heading else self.text
 
     @property
     def content_hash(self) -> str:
@@ -62,10 +75,30 @@ class Span:
     seq_start: int
     seq_end: int
     text: str  # the sentence itself (not the whole lines it touches)
+    heading: str = ""  # its document's title and section path (Passage.heading)
 
     @property
     def content_hash(self) -> str:
         return content_hash(self.text)
+
+    @property
+    def context_text(self) -> str:
+        """The sentence after its title and section path. Alone, "Submit data from three
+        pilot scale batches" does not say it is about an ANDA's stability data; in context
+        it says too much (every sentence of a section looks alike, and narrowing inside a
+        passage suffers), so a sentence's vector is the mean of both embeddings: on dev,
+        own and a third held-out set, hit@5 0.75/0.57/0.62 (alone) -> 0.78/0.57/0.70 and
+        MRR@10 0.631/0.436/0.514 -> 0.613/0.488/0.586 (in context alone: exact lines@1 on
+        dev 0.67 -> 0.44; the mean keeps 0.67)."""
+        return f"{self.heading}\n{self.text}" if self.heading else self.text
+
+    @property
+    def context_hash(self) -> str:
+        return content_hash(self.context_text)
+
+
+def heading(title: str, section: str) -> str:
+    return "\n".join(part for part in (title, section) if part)
 
 
 def content_hash(text: str) -> str:
@@ -151,7 +184,7 @@ def make_passages(document: Document, count_tokens: TokenCounter | None = None) 
     passages: list[Passage] = []
     for block in _blocks(document):
         texts = [document.lines[seq].text for seq in block.seqs]
-        header = count([block.section])[0] if block.section else 0
+        header = count([heading(document.title, block.section)])[0] if document.title or block.section else 0
         sizes = count(texts)
         for first, last in _windows(sizes, header, [len(text) + 1 for text in texts]):
             seqs = block.seqs[first : last + 1]
@@ -163,6 +196,7 @@ def make_passages(document: Document, count_tokens: TokenCounter | None = None) 
                     seq_end=seqs[-1],
                     text="\n".join(document.lines[s].text for s in seqs),
                     footnote=block.footnote,
+                    title=document.title,
                 )
             )
     return passages
@@ -302,14 +336,15 @@ def _line_at(offsets: list[int], position: int) -> int:
 
 
 def _chunk(document: Document, seqs: list[int], sentence: str) -> Iterator[Span]:
+    context = heading(document.title, document.lines[seqs[0]].section)
     if len(seqs) <= MAX_SPAN_LINES:
-        yield Span(document.doc, seqs[0], seqs[-1], sentence)
+        yield Span(document.doc, seqs[0], seqs[-1], sentence, context)
         return
     # A very long sentence: overlapping 3-line chunks, each embedded with its lines' text.
     for i in range(0, len(seqs) - 1, 2):
         part = seqs[i : i + 3]
         text = " ".join(document.lines[s].text.strip() for s in part)
-        yield Span(document.doc, part[0], part[-1], text)
+        yield Span(document.doc, part[0], part[-1], text, context)
         if i + 3 >= len(seqs):
             break
 

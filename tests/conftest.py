@@ -13,6 +13,7 @@ PDF_DIR = CORPUS / "pdf"
 HTML_DIR = CORPUS / "html"
 DEV_GOLD = REPO / "eval" / "dev.jsonl"
 OWN_GOLD = REPO / "eval" / "own.jsonl"  # the developers' own queries, scored apart
+UNSEEN_GOLD = REPO / "eval" / "unseen.jsonl"  # written later, to check changes chosen on the other two
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

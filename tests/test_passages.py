@@ -58,10 +58,12 @@ def test_every_short_sentence_lies_wholly_inside_some_passage():
         assert any(p.seq_start <= first and first + 2 <= p.seq_end for p in passages), first
 
 
-def test_embed_text_starts_with_the_section_path_and_hash_keys_it():
+def test_embed_text_starts_with_the_title_and_section_path_and_hash_keys_it():
     document = _document({"V. CLINICAL > D. Safety Considerations": 5})
+    document.title = "Human Gene Therapy for Rare Diseases"
     passage = make_passages(document)[0]
-    assert passage.embed_text.startswith("V. CLINICAL > D. Safety Considerations\n")
+    assert passage.title == document.title
+    assert passage.embed_text.startswith("Human Gene Therapy for Rare Diseases\nV. CLINICAL > D. Safety Considerations\n")
     assert passage.embed_text.endswith(passage.text)
     assert passage.content_hash == content_hash(passage.embed_text)
     assert document.lines[passage.seq_start].kind == KIND_HEADING  # the heading joins its text

@@ -243,8 +243,8 @@ def _fts5_bm25(conn, table: str, weights: tuple[float, ...], match: str, doc_ids
 def test_stored_bm25_postings_score_exactly_as_fts5(index, text):
     query = lexical.build_query(text)
     some_docs = sorted(index._documents)[2:9]
-    for table, search, weights in (("passages", lexical.search, (lexical.SECTION_WEIGHT, lexical.TEXT_WEIGHT)),
-                                   ("spans", lexical.search_spans, (1.0,))):
+    for table, search, weights in (("passages", lexical.search, tuple(lexical.PASSAGES.weights.values())),
+                                   ("spans", lexical.search_spans, tuple(lexical.SPANS.weights.values()))):
         for doc_ids in (None, some_docs):
             expected = _fts5_bm25(index.conn, table, weights, query.to_fts(), doc_ids)
             got = search(index.conn, query, 50, doc_ids)

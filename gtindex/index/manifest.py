@@ -116,7 +116,7 @@ def fingerprint(header: Mapping, documents: Sequence, names: Mapping[str, dict[s
     for p in passages:
         digest.update(f"{p.doc}\0{p.seq_start}\0{p.seq_end}\0{int(p.footnote)}\0{p.content_hash}\n".encode())
     for s in spans:
-        digest.update(f"{s.doc}\0{s.seq_start}\0{s.seq_end}\0{s.content_hash}\n".encode())
+        digest.update(f"{s.doc}\0{s.seq_start}\0{s.seq_end}\0{s.content_hash}\0{s.context_hash}\n".encode())
     for link in links.values():
         digest.update(f"{link.doc}\0{link.family}\0{link.role}\0{link.related}\n".encode())
     return digest.hexdigest()

@@ -20,8 +20,10 @@ from ..documents import Document, Line, Link
 from ..errors import IndexError_
 from ..passages import Passage, Span
 
-INDEX_FORMAT = 5  # 2: doc_names.path, versions table; 3: sentence vectors (spans.faiss), spans_fts; 4: acronyms;
-# 5: bm25 postings (passages_bm25, spans_bm25), span_passages, layout; ids = vector_row + 1
+INDEX_FORMAT = 6  # 2: doc_names.path, versions table; 3: sentence vectors (spans.faiss), spans_fts; 4: acronyms;
+# 5: bm25 postings (passages_bm25, spans_bm25), span_passages, layout; ids = vector_row + 1;
+# 6: passages carry their document's title (embedded, and a column of passages_fts); a
+# sentence's vector is the mean of its embeddings alone and in context (spans.context_hash)
 
 SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -53,21 +55,23 @@ CREATE TABLE passages(
     passage_id INTEGER PRIMARY KEY,
     doc_id INTEGER NOT NULL REFERENCES documents,
     seq_start INTEGER NOT NULL, seq_end INTEGER NOT NULL,   -- 0-based, inclusive, into lines.seq
+    title TEXT NOT NULL,                                    -- the document's title, for passages_fts
     section TEXT NOT NULL, text TEXT NOT NULL, footnote INTEGER NOT NULL,
-    content_hash TEXT NOT NULL,                             -- sha256 of section + newline + text
+    content_hash TEXT NOT NULL,                             -- sha256 of title, section, text, newline-joined
     vector_row INTEGER NOT NULL UNIQUE                      -- row in vectors.faiss
         CHECK (vector_row = passage_id - 1)
 );
 CREATE INDEX passages_doc ON passages(doc_id, seq_start);
 CREATE VIRTUAL TABLE passages_fts USING fts5(
-    section, text, content='passages', content_rowid='passage_id', tokenize='porter unicode61'
+    title, section, text, content='passages', content_rowid='passage_id', tokenize='porter unicode61'
 );
 CREATE TABLE spans(                                         -- sentences: what a hit cites
     span_id INTEGER PRIMARY KEY,
     doc_id INTEGER NOT NULL REFERENCES documents,
     seq_start INTEGER NOT NULL, seq_end INTEGER NOT NULL,
     text TEXT NOT NULL, content_hash TEXT NOT NULL,         -- sha256 of text
-    vector_row INTEGER NOT NULL UNIQUE                      -- row in spans.faiss
+    context_hash TEXT NOT NULL,                             -- sha256 of title, section, text, newline-joined
+    vector_row INTEGER NOT NULL UNIQUE                      -- row in spans.faiss: the unit mean of both embeddings
         CHECK (vector_row = span_id - 1)
 );
 CREATE INDEX spans_doc ON spans(doc_id, seq_start);
@@ -223,10 +227,11 @@ def insert_passages(conn: sqlite3.Connection, passages: Sequence[Passage], doc_i
                     first_row: int = 0) -> None:
     """Passages (doc_ids[i]: document of passages[i]) at vector rows first_row, first_row + 1, ..."""
     conn.executemany(
-        "INSERT INTO passages(passage_id, doc_id, seq_start, seq_end, section, text, footnote,"
-        " content_hash, vector_row) VALUES (?,?,?,?,?,?,?,?,?)",
+        "INSERT INTO passages(passage_id, doc_id, seq_start, seq_end, title, section, text, footnote,"
+        " content_hash, vector_row) VALUES (?,?,?,?,?,?,?,?,?,?)",
         [
-            (row + 1, doc_id, p.seq_start, p.seq_end, p.section, p.text, int(p.footnote), p.content_hash, row)
+            (row + 1, doc_id, p.seq_start, p.seq_end, p.title, p.section, p.text, int(p.footnote), p.content_hash,
+             row)
             for row, (p, doc_id) in enumerate(zip(passages, doc_ids), start=first_row)
         ],
     )
@@ -234,16 +239,17 @@ def insert_passages(conn: sqlite3.Connection, passages: Sequence[Passage], doc_i
 
 def index_passages(conn: sqlite3.Connection) -> None:
     """The FTS5 index over every passage written."""
-    conn.execute("INSERT INTO passages_fts(rowid, section, text) SELECT passage_id, section, text FROM passages")
+    conn.execute("INSERT INTO passages_fts(rowid, title, section, text)"
+                 " SELECT passage_id, title, section, text FROM passages")
 
 
 def insert_spans(conn: sqlite3.Connection, spans: Sequence[Span], doc_ids: Sequence[int]) -> None:
     """Sentences (doc_ids[i]: document of spans[i]) at vector rows 0, 1, ..., and their FTS5 index."""
     conn.executemany(
-        "INSERT INTO spans(span_id, doc_id, seq_start, seq_end, text, content_hash, vector_row)"
-        " VALUES (?,?,?,?,?,?,?)",
+        "INSERT INTO spans(span_id, doc_id, seq_start, seq_end, text, content_hash, context_hash, vector_row)"
+        " VALUES (?,?,?,?,?,?,?,?)",
         [
-            (row + 1, doc_id, s.seq_start, s.seq_end, s.text, s.content_hash, row)
+            (row + 1, doc_id, s.seq_start, s.seq_end, s.text, s.content_hash, s.context_hash, row)
             for row, (s, doc_id) in enumerate(zip(spans, doc_ids))
         ],
     )

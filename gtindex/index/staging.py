@@ -120,11 +120,14 @@ class StagedGeneration:
         from ..dense import DenseIndex
 
         schema.insert_embeddings(self.conn, vectors)
-        for items, name in ((self._passages, VECTORS_FILE), (self._spans, SPANS_FILE)):
-            matrix = np.zeros((len(items), self.dim), dtype=np.float32)
-            for row, item in enumerate(items):
-                matrix[row] = vectors[item.content_hash]
-            DenseIndex.build(matrix).save(self.path / name)
+        passages = np.zeros((len(self._passages), self.dim), dtype=np.float32)
+        for row, passage in enumerate(self._passages):
+            passages[row] = vectors[passage.content_hash]
+        DenseIndex.build(passages).save(self.path / VECTORS_FILE)
+        spans = np.zeros((len(self._spans), self.dim), dtype=np.float32)
+        for row, span in enumerate(self._spans):
+            spans[row] = sentence_vector(vectors[span.content_hash], vectors[span.context_hash])
+        DenseIndex.build(spans).save(self.path / SPANS_FILE)
 
     def commit(self) -> None:
         """Finish the rows: FTS5 indexes merged, bm25 postings stored, database closed."""
@@ -156,3 +159,11 @@ class StagedGeneration:
             self._conn.close()
             self._conn = None
         shutil.rmtree(self.path, ignore_errors=True)
+
+
+def sentence_vector(alone: np.ndarray, in_context: np.ndarray) -> np.ndarray:
+    """A sentence's search vector: the unit mean of its embeddings alone and in context
+    (passages.Span.context_text says why). Equal weights: nothing fitted."""
+    mean = np.asarray(alone, dtype=np.float64) + np.asarray(in_context, dtype=np.float64)
+    norm = np.linalg.norm(mean)
+    return (mean / norm if norm else mean).astype(np.float32)
