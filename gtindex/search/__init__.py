@@ -15,10 +15,12 @@
 
 A hit cites a sentence (a `span`: 1-4 lines), not a whole passage. The signals:
 
-- span_dense:      cosine of the query and the sentence (vectors computed at build time);
+- span_dense:      cosine of the query and the sentence's vector (computed at build time:
+                   the mean of the sentence embedded alone and after its title and section
+                   path, passages.Span.context_text);
 - passage_dense:   cosine of the query and the best passage holding the sentence (the
-                   section path and the surrounding lines say what the sentence is about),
-                   divided by the query's best passage cosine;
+                   title, section path and surrounding lines say what the sentence is
+                   about), divided by the query's best passage cosine;
 - span_lexical:    FTS5 bm25 of the sentence, scaled by the query's best sentence score;
 - passage_lexical: FTS5 bm25 of the best passage holding it, scaled likewise;
 - reference_lexical: share of the query's references ("314.101(d)(5)", "Q3C") it cites.
