@@ -270,8 +270,9 @@ def write_full_index(source: SourceCorpus, factor: int, index_dir: Path, seed: i
                 for items, kind in ((doc_passages, "passage"), (doc_spans, "span")):
                     moved = vectors_of.for_texts(original.doc, items, kind, replica)
                     vectors.update(zip((item.content_hash for item in items), moved))
-                    if kind == "span":  # its embedding in context: the same moved vector (the scale
-                        vectors.update(zip((item.context_hash for item in items), moved))  # bench times, not ranks)
+                    if kind == "span":
+                        # Its embedding in context gets the same moved vector: scale times, not ranks.
+                        vectors.update(zip((item.context_hash for item in items), moved))
             documents.append(document)
             passages += doc_passages
             spans += doc_spans

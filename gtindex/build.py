@@ -349,8 +349,7 @@ def _build(
     fingerprint = manifests.fingerprint(_fingerprint_header(target, report), documents, names, passages, spans, links)
     if previous is not None and previous.manifest.get("fingerprint") == fingerprint:
         report.up_to_date = True
-        report.reused = len({p.content_hash for p in passages} | {s.content_hash for s in spans}
-                            | {s.context_hash for s in spans})
+        report.reused = len(_texts_to_embed(passages, spans))
         report.generation = previous.path.name
         return
 
@@ -488,11 +487,8 @@ def _embeddings(
     progress: ProgressFn,
     report: BuildReport,
 ) -> dict[str, np.ndarray]:
-    """content_hash → vector for every passage and span (a span's text alone and in its
-    context), embedding only what is new."""
-    texts = {p.content_hash: p.embed_text for p in passages}
-    texts.update({s.content_hash: s.text for s in spans})
-    texts.update({s.context_hash: s.context_text for s in spans})
+    """content_hash → vector for every passage and span, embedding only what is new."""
+    texts = _texts_to_embed(passages, spans)
     vectors = schema.cached_vectors(previous.conn, texts) if previous is not None else {}
     missing = [key for key in texts if key not in vectors]
     report.reused = len(texts) - len(missing)
@@ -512,6 +508,15 @@ def _embeddings(
         new = encoder.encode([texts[key] for key in missing], progress=advance)
         vectors.update(zip(missing, new))
     return vectors
+
+
+def _texts_to_embed(passages: list[Passage], spans: list[Span]) -> dict[str, str]:
+    """content_hash → text of everything a generation embeds: each passage, and each
+    sentence alone and in its context."""
+    texts = {p.content_hash: p.embed_text for p in passages}
+    texts.update({s.content_hash: s.text for s in spans})
+    texts.update({s.context_hash: s.context_text for s in spans})
+    return texts
 
 
 # --------------------------------------------------------------------------- write

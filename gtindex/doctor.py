@@ -291,7 +291,7 @@ def _check_counts(context: _Context) -> str:
 
 def _check_passage_vectors(context: _Context) -> str:
     """Rows 0..n-1 each used once; each row is the cached embedding of its passage's text."""
-    from .passages import Passage, content_hash
+    from .passages import content_hash
 
     conn, vectors = context.conn, context.vectors
     rows = conn.execute(
@@ -304,7 +304,7 @@ def _check_passage_vectors(context: _Context) -> str:
         seen += 1
         if row["vector_row"] != number:
             raise _Failed(f"passage {row['passage_id']} points at vector row {row['vector_row']}, expected {number}")
-        text = Passage("", row["section"], 0, 0, row["text"], title=row["title"]).embed_text
+        text = _embed_text(row)
         if content_hash(text) != row["content_hash"]:
             problems.append(f"passage {row['passage_id']}: text does not match its content hash (edited?)")
         if row["vector"] is None:
@@ -329,6 +329,13 @@ def _check_passage_vectors(context: _Context) -> str:
     return f"{seen} passages, one unit vector each, equal to the cached embedding of the passage text"
 
 
+def _embed_text(row) -> str:
+    """The text a passages row was embedded from."""
+    from .passages import heading, under
+
+    return under(heading(row["title"], row["section"]), row["text"])
+
+
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     with np.errstate(over="ignore", invalid="ignore"):
         return float(np.dot(a.astype(np.float64), b.astype(np.float64)))
@@ -336,15 +343,13 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> float:
 
 def _sample_passages(context: _Context) -> list[tuple[str, int]]:
     """A few passages spread over the index: (embedded text, vector row)."""
-    from .passages import Passage
-
     total = len(context.vectors)
     if total == 0:
         raise _Failed("the index holds no vectors")
     picks = sorted({round(i * (total - 1) / max(1, SAMPLE_PASSAGES - 1)) for i in range(SAMPLE_PASSAGES)})
     marks = ",".join("?" * len(picks))
     rows = context.conn.execute(f"SELECT title, section, text, vector_row FROM passages WHERE vector_row IN ({marks})", picks)
-    samples = [(Passage("", r["section"], 0, 0, r["text"], title=r["title"]).embed_text, r["vector_row"]) for r in rows]
+    samples = [(_embed_text(r), r["vector_row"]) for r in rows]
     if not samples:
         raise _Failed("no passage points at the sampled vector rows")
     return samples
