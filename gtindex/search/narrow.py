@@ -12,7 +12,9 @@ def places(ranked: list[tuple[Span, float]], k: int, span_lexical: dict[int, flo
            ) -> Iterator[tuple[Span, int, int, float]]:
     """(sentence, first seq, last seq, score) of the first k places, best first: the
     sentence, joined by neighbours that answer nearly as well (see extend). A sentence
-    overlapping a place already cited is the same place. `restated(span)` is true for a
+    whose every line is cited already is one of those places; one that only shares a line
+    with a place (sentences end mid-line) is a place of its own, citing its own lines: the
+    earlier citation does not hold it. `restated(span)` is true for a
     sentence of a superseded document (`superseded`: their doc_ids) that its final holds:
     that sentence is the final's to cite, and no such neighbour joins a draft's citation."""
     by_doc: dict[int, list[tuple[Span, float]]] = {}
@@ -21,12 +23,18 @@ def places(ranked: list[tuple[Span, float]], k: int, span_lexical: dict[int, flo
     taken: list[tuple[int, int, int]] = []  # (doc_id, first seq, last seq) already cited
 
     def already_cited(doc_id: int, start: int, end: int) -> bool:
+        """Some of these lines are cited already."""
         return any(d == doc_id and first <= end and start <= last for d, first, last in taken)
+
+    def all_cited(doc_id: int, start: int, end: int) -> bool:
+        """Every one of these lines is cited already."""
+        return all(any(d == doc_id and first <= seq <= last for d, first, last in taken)
+                   for seq in range(start, end + 1))
 
     for span, score in ranked:
         if len(taken) == k:
             return
-        if already_cited(span.doc_id, span.seq_start, span.seq_end):
+        if all_cited(span.doc_id, span.seq_start, span.seq_end):
             continue
         same_doc = by_doc[span.doc_id]
         if restated is not None and span.doc_id in superseded:
@@ -35,7 +43,7 @@ def places(ranked: list[tuple[Span, float]], k: int, span_lexical: dict[int, flo
             same_doc = [(other, value) for other, value in same_doc
                         if abs(other.seq_start - span.seq_start) > MAX_CITED_LINES or not restated(other)]
         first, last = extend(span, score, same_doc, span_lexical)
-        if already_cited(span.doc_id, first, last):  # grown into a place already cited
+        if already_cited(span.doc_id, first, last):  # grown into (or sharing a line with) a place cited
             first, last = span.seq_start, span.seq_end
         taken.append((span.doc_id, first, last))
         yield span, first, last, score
