@@ -8,7 +8,8 @@
 - `fuse`: the candidates in order (reference citers first, then a weighted sum of five
   signals: sentence and passage cosine, sentence and passage bm25, references cited);
 - `narrow`: the places hits cite: the best sentence, joined by neighbours that answer nearly
-  as well, up to four lines; one hit a place;
+  as well, up to four lines; one hit a place (two hits share at most the line where one
+  sentence ends and the next begins);
 - `superseded`: a superseded draft's sentences that its final restates, left to the final;
 - `index`: `Index.open(dir).search(query, k, filters) -> list[Hit]`, documents and `show`;
 - `config`: every weight and count, with the measurement that chose it.
