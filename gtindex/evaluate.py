@@ -233,21 +233,34 @@ def _stated_sections(text: str) -> set[str]:
     return found
 
 
+# The kinds of reference a user types, each mined from the corpus on its own.
+CFR, ACT_SECTION, ICH = "21 CFR", "section", "ICH"
+REFERENCE_KINDS = (CFR, ACT_SECTION, ICH)
+
+
 @dataclass(frozen=True)
 class ReferenceQuery:
-    query: str  # "21 CFR 107.240", as a user types it
-    section: str  # "107.240"
+    query: str  # "21 CFR 107.240", "section 506(c)", "ICH Q1E", as a user types it
+    reference: str  # "107.240", "506(c)", "Q1E"
     doc: str  # the one document stating it
+    kind: str = CFR  # one of REFERENCE_KINDS
+
+    def pattern(self) -> re.Pattern:
+        """Where a hit states the reference (in its lines, section heading or, for an ICH
+        designation, its document's title)."""
+        return _REFERENCE_PATTERNS[self.kind](self.reference)
 
 
 @dataclass
 class ReferenceReport:
     queries: int
-    right_at_1: float  # the top hit is the document stating the section, and cites it
+    right_at_1: float  # the top hit is the document stating the reference, and cites it
     misses: list[tuple[ReferenceQuery, str]]  # the query and the top hit's citation ("" for none)
+    by_kind: dict[str, tuple[int, float]] = field(default_factory=dict)  # kind -> (queries, right at 1)
 
     def to_json(self) -> dict:
         return {"queries": self.queries, "right_at_1": self.right_at_1,
+                "by_kind": {kind: {"queries": n, "right_at_1": right} for kind, (n, right) in self.by_kind.items()},
                 "misses": [{"query": q.query, "doc": q.doc, "top": top} for q, top in self.misses]}
 
 
@@ -256,39 +269,104 @@ def _section_pattern(section: str) -> re.Pattern:
     return re.compile(rf"(?<![\d.]){re.escape(section)}(?!\d)")
 
 
+def _parenthesised(reference: str) -> str:
+    """The reference as a regex, a space allowed before each parenthesis ("506 (c)")."""
+    return re.escape(reference).replace(r"\(", r"\s?\(")
+
+
+def _act_section_pattern(reference: str) -> re.Pattern:
+    """506(c) standing alone or with its subdivisions (506(c)(1)); not 1506(c) nor 506(cc)."""
+    return re.compile(rf"(?<![\w(.]){_parenthesised(reference)}(?!\w)")
+
+
+def _designation_pattern(designation: str) -> re.Pattern:
+    """Q1E standing alone: not Q1E1, nor Q9 inside Q9(R1) (another guideline)."""
+    return re.compile(rf"(?<!\w){_parenthesised(designation)}(?![\w(])")
+
+
+_REFERENCE_PATTERNS = {CFR: _section_pattern, ACT_SECTION: _act_section_pattern, ICH: _designation_pattern}
+
 # Every number standing alone that _section_pattern could match ("107.240" in any form).
 _ANY_SECTION = re.compile(r"(?<![\d.])\d{1,4}\.\d{1,4}(?!\d)")
+# A section of the FD&C or PHS Act as guidances state it: "section 506(c)", "sections
+# 505(b)(2) and ...": three digits, at least one subdivision (a bare "section 3" is a part
+# of the guidance itself).
+_ACT_SECTION = re.compile(r"\b[Ss]ections?\s+(\d{3}[A-Z]?(?:\s?\([a-zA-Z0-9]{1,4}\))+)")
+# An ICH guideline as guidances name it: "ICH Q1E", "ICH E6(R2)", "ICH M7".
+_ICH_DESIGNATION = re.compile(r"\bICH\s+([QEMS]\d{1,2}[A-F]?(?:\s?\(R\d\))?)(?![\w(])")
 
 
-def reference_queries(index: Index) -> list[ReferenceQuery]:
-    """"21 CFR <section>" for every section of Title 21 that the indexed documents state
-    and that appears (in any form) in exactly one of them: a query with one right answer,
-    mined from the corpus, not written by hand."""
+def reference_queries(index: Index, kinds: tuple[str, ...] = REFERENCE_KINDS) -> list[ReferenceQuery]:
+    """A query for every reference of these kinds that the indexed documents state and that
+    appears (in any form) in exactly one of them: a query with one right answer, mined from
+    the corpus, not written by hand. "21 CFR <section>" for sections of Title 21, "section
+    <number>" for sections of the Acts, "ICH <designation>" for ICH guidelines."""
     texts: dict[str, str] = {}
     for doc, text in index.conn.execute(
         "SELECT documents.doc, group_concat(lines.text, ' ') FROM lines JOIN documents USING (doc_id)"
         " GROUP BY lines.doc_id ORDER BY documents.doc"
     ):
-        texts[doc] = text
+        texts[doc] = " ".join(text.split())
+    titles = dict(index.conn.execute("SELECT doc, title FROM documents"))
+    queries: list[ReferenceQuery] = []
+    if CFR in kinds:
+        queries += _cfr_queries(texts)
+    if ACT_SECTION in kinds:
+        queries += _stated_once(texts, ACT_SECTION, _ACT_SECTION, lambda ref: f"section {ref}")
+    if ICH in kinds:
+        # A guideline's own title names it ("... Q1E"): its document holds the designation too.
+        titled = {doc: f"{texts[doc]} {titles.get(doc, '')}" for doc in texts}
+        queries += _stated_once(titled, ICH, _ICH_DESIGNATION, lambda ref: f"ICH {ref}")
+    return queries
+
+
+def _cfr_queries(texts: dict[str, str]) -> list[ReferenceQuery]:
     stated = {(section, doc) for doc, text in texts.items() for section in _stated_sections(text)}
     holders: dict[str, set[str]] = {}  # section number -> documents where it stands in any form
     for doc, text in texts.items():
         for number in set(_ANY_SECTION.findall(text)):
             holders.setdefault(number, set()).add(doc)
-    return [ReferenceQuery(f"21 CFR {section}", section, doc)
+    return [ReferenceQuery(f"21 CFR {section}", section, doc, CFR)
             for section, doc in sorted(stated) if holders.get(section) == {doc}]
 
 
+def _stated_once(texts: dict[str, str], kind: str, stated_as: re.Pattern, typed) -> list[ReferenceQuery]:
+    """References `stated_as` finds (spaces taken out: "506 (c)" is 506(c)) that stand, in
+    any form the kind's pattern matches, in exactly one document."""
+    stated = sorted({re.sub(r"\s", "", match.group(1)) for text in texts.values() for match in stated_as.finditer(text)})
+    queries = []
+    for reference in stated:
+        pattern = _REFERENCE_PATTERNS[kind](reference)
+        holders = [doc for doc, text in texts.items() if pattern.search(text)]
+        if len(holders) == 1:
+            queries.append(ReferenceQuery(typed(reference), reference, holders[0], kind))
+    return queries
+
+
 def evaluate_references(index: Index, queries: list[ReferenceQuery] | None = None) -> ReferenceReport:
-    """Share of reference queries whose first hit is the one document stating the section
-    and whose cited lines (or section heading) state it."""
+    """Share of reference queries whose first hit is the one document stating the reference
+    and whose cited lines (or section heading; for an ICH designation, also the document's
+    title) state it; overall and by kind."""
     queries = reference_queries(index) if queries is None else queries
     misses = []
     for query in queries:
         hits = index.search(query.query, k=1)
-        pattern = _section_pattern(query.section)
         top = hits[0] if hits else None
-        if top is None or top.doc != query.doc or not (pattern.search(top.text) or pattern.search(top.section)):
+        if top is None or top.doc != query.doc or not _states(top, query):
             misses.append((query, top.citation if top else ""))
+    missed = {id(query) for query, _ in misses}
+    by_kind = {}
+    for kind in REFERENCE_KINDS:
+        of_kind = [query for query in queries if query.kind == kind]
+        if of_kind:
+            by_kind[kind] = (len(of_kind), sum(id(q) not in missed for q in of_kind) / len(of_kind))
     right = len(queries) - len(misses)
-    return ReferenceReport(len(queries), right / len(queries) if queries else 0.0, misses)
+    return ReferenceReport(len(queries), right / len(queries) if queries else 0.0, misses, by_kind)
+
+
+def _states(hit: Hit, query: ReferenceQuery) -> bool:
+    pattern = query.pattern()
+    places = [" ".join(hit.text.split()), hit.section]
+    if query.kind == ICH:
+        places.append(hit.title)
+    return any(pattern.search(place) for place in places)

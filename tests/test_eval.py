@@ -8,8 +8,9 @@ import pytest
 from conftest import DEV_GOLD, OWN_GOLD, UNSEEN_GOLD
 from gtindex.citations import CitedLine, Hit
 from gtindex.errors import GtindexError
-from gtindex.evaluate import (GoldEntry, GoldQuery, Scores, _stated_sections, answers, evaluate, evaluate_references,
-                              exact_lines, load_gold, reference_queries, score_query)
+from gtindex.evaluate import (ACT_SECTION, CFR, ICH, REFERENCE_KINDS, GoldEntry, GoldQuery, ReferenceQuery, Scores,
+                              _stated_sections, answers, evaluate, evaluate_references, exact_lines, load_gold,
+                              reference_queries, score_query)
 from gtindex.search import Index
 
 QUOTE = "Early-phase GT clinical trial protocols should generally include study stopping rules"
@@ -128,18 +129,33 @@ def test_stated_sections_reads_cfr_references_and_their_lists():
     assert _stated_sections(" ".join(text.split())) == {"107.240", "314.3", "320.25", "314.50", "314.94", "50.25"}
 
 
-# Issue 13: "21 CFR <section>" must find the one document stating it, first, citing it.
-REFERENCES_AT_1 = 0.95
+def test_act_sections_and_ich_designations_are_read_as_users_type_them():
+    section = ReferenceQuery("section 506(c)", "506(c)", "x.pdf", ACT_SECTION).pattern()
+    assert section.search("under section 506 (c)(1) of the FD&C Act")  # a subdivision states it too
+    assert not section.search("section 1506(c)") and not section.search("section 506(cc)")
+    designation = ReferenceQuery("ICH Q9", "Q9", "x.pdf", ICH).pattern()
+    assert designation.search("see ICH Q9 for tools") and designation.search("QUALITY RISK MANAGEMENT Q9")
+    assert not designation.search("ICH Q9(R1)") and not designation.search("Q90")
+
+
+# Issue 13: a reference typed as users type it ("21 CFR 107.240", "section 506(c)", "ICH
+# Q1E") must find the one document stating it, first, citing it. Measured 2026-12-06: 21 CFR
+# 0.991 of 111, sections 1.000 of 63, ICH 1.000 of 7.
+REFERENCES_AT_1 = {CFR: 0.95, ACT_SECTION: 0.95, ICH: 0.85}
+MINED_AT_LEAST = {CFR: 50, ACT_SECTION: 30, ICH: 5}  # mined from the corpus, not a hand-picked few
 
 
 @pytest.mark.slow
-def test_every_cfr_section_stated_in_one_document_is_found_first(corpus_index):
+def test_every_reference_stated_in_one_document_is_found_first(corpus_index):
     with Index.open(corpus_index) as index:
         queries = reference_queries(index)
         report = evaluate_references(index, queries)
         top = index.search("21 CFR 107.240", k=1)[0]
-    assert len(queries) >= 50  # mined from the corpus, not a hand-picked few
-    assert report.right_at_1 >= REFERENCES_AT_1, "\n".join(f"{q.query} ({q.doc}) -> {t}" for q, t in report.misses)
+    missed = "\n".join(f"{q.query} ({q.doc}) -> {t}" for q, t in report.misses)
+    for kind in REFERENCE_KINDS:
+        count, right = report.by_kind[kind]
+        assert count >= MINED_AT_LEAST[kind], (kind, count)
+        assert right >= REFERENCES_AT_1[kind], (kind, right, missed)
     assert top.doc == "fda-cfsan-dietary-supplement-aer-qa-2013.pdf" and "107.240" in top.text.replace("\n", " ")
 
 
