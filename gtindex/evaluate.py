@@ -296,8 +296,8 @@ _ACT_SECTION = re.compile(r"\b[Ss]ections?\s+(\d{3}[A-Z]?(?:\s?\([a-zA-Z0-9]{1,4
 _ICH_DESIGNATION = re.compile(r"\bICH\s+([QEMS]\d{1,2}[A-F]?(?:\s?\(R\d\))?)(?![\w(])")
 
 
-def reference_queries(index: Index, kinds: tuple[str, ...] = REFERENCE_KINDS) -> list[ReferenceQuery]:
-    """A query for every reference of these kinds that the indexed documents state and that
+def reference_queries(index: Index) -> list[ReferenceQuery]:
+    """A query for every reference of each kind that the indexed documents state and that
     appears (in any form) in exactly one of them: a query with one right answer, mined from
     the corpus, not written by hand. "21 CFR <section>" for sections of Title 21, "section
     <number>" for sections of the Acts, "ICH <designation>" for ICH guidelines."""
@@ -308,16 +308,11 @@ def reference_queries(index: Index, kinds: tuple[str, ...] = REFERENCE_KINDS) ->
     ):
         texts[doc] = " ".join(text.split())
     titles = dict(index.conn.execute("SELECT doc, title FROM documents"))
-    queries: list[ReferenceQuery] = []
-    if CFR in kinds:
-        queries += _cfr_queries(texts)
-    if ACT_SECTION in kinds:
-        queries += _stated_once(texts, ACT_SECTION, _ACT_SECTION, lambda ref: f"section {ref}")
-    if ICH in kinds:
-        # A guideline's own title names it ("... Q1E"): its document holds the designation too.
-        titled = {doc: f"{texts[doc]} {titles.get(doc, '')}" for doc in texts}
-        queries += _stated_once(titled, ICH, _ICH_DESIGNATION, lambda ref: f"ICH {ref}")
-    return queries
+    # A guideline's own title names it ("... Q1E"): its document holds the designation too.
+    titled = {doc: f"{texts[doc]} {titles.get(doc, '')}" for doc in texts}
+    return (_cfr_queries(texts)
+            + _stated_once(texts, ACT_SECTION, _ACT_SECTION, lambda ref: f"section {ref}")
+            + _stated_once(titled, ICH, _ICH_DESIGNATION, lambda ref: f"ICH {ref}"))
 
 
 def _cfr_queries(texts: dict[str, str]) -> list[ReferenceQuery]:
@@ -354,12 +349,11 @@ def evaluate_references(index: Index, queries: list[ReferenceQuery] | None = Non
         top = hits[0] if hits else None
         if top is None or top.doc != query.doc or not _states(top, query):
             misses.append((query, top.citation if top else ""))
-    missed = {id(query) for query, _ in misses}
     by_kind = {}
     for kind in REFERENCE_KINDS:
-        of_kind = [query for query in queries if query.kind == kind]
-        if of_kind:
-            by_kind[kind] = (len(of_kind), sum(id(q) not in missed for q in of_kind) / len(of_kind))
+        count = sum(query.kind == kind for query in queries)
+        if count:
+            by_kind[kind] = (count, 1 - sum(query.kind == kind for query, _ in misses) / count)
     right = len(queries) - len(misses)
     return ReferenceReport(len(queries), right / len(queries) if queries else 0.0, misses, by_kind)
 
