@@ -149,7 +149,7 @@ def measure_quality(index_dir: Path, corpus: Path, golds: dict[str, Path], naive
 def measure_naive(corpus: Path, golds: dict[str, Path]) -> dict:
     from gtindex.embedding import load_build_encoder
 
-    index = NaiveIndex(chunk_corpus(corpus), load_build_encoder())
+    index = NaiveIndex(chunk_corpus(corpus), load_build_encoder(tuned=False))  # MiniLM as it ships
     figures = {"chunks": len(index.chunks)}
     for name, gold in golds.items():
         results = evaluate_naive(index, load_gold(gold))

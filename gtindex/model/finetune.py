@@ -1,0 +1,169 @@
+"""Rebuild the corpus-tuned weights (`gtindex/model/<TUNED_FILE>`) from an index's text.
+
+    python -m gtindex.model.finetune --index indexes/default [--seed N] [--out FILE]
+
+Training pairs are mined from the corpus text, never from gold answers (eval/):
+  * the questions Q&A guidances print → the text that follows them (their answer);
+  * a section heading → a passage of its section, the heading left out;
+  * inverse cloze: a sentence → the passage holding it, the sentence cut out.
+Each passage is written as the index embeds it (title, section path, text). The bundled
+MiniLM is trained on them with the loss it was trained with (multiple-negatives ranking:
+the other passages of a batch are the negatives), one pass, its word and position
+embeddings frozen, so only the transformer layers change and only they are saved (fp16).
+Standard settings, not chosen on the gold sets: learning rate 2e-5, batch 32, scale 20.
+The shipped file: the default corpus, seed 13, 2,498 pairs (255 questions, 980 headings,
+1,263 sentences), 78 steps, about 4 minutes on 2 CPU cores. The same machine and seed give
+the same pairs; the weights can differ in their last bits on another CPU.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import re
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import TUNED_PATH
+
+SEED = 13
+HEADINGS = 1200  # sections whose heading becomes a query
+CLOZE = 1500  # sentences cut out of their passage
+BATCH = 32  # pairs a step; the other 31 passages are each query's negatives
+LEARNING_RATE = 2e-5
+WARMUP_STEPS = 10
+SCALE = 20.0  # cosine → logit, as sentence-transformers' MultipleNegativesRankingLoss
+TRAIN_TOKENS = 192  # passages are ~150 word pieces (passages.TARGET_TOKENS) plus title and section
+
+
+@dataclass(frozen=True)
+class Pair:
+    kind: str  # "question", "heading" or "cloze"
+    query: str
+    passage: str
+
+
+def mine(conn: sqlite3.Connection, seed: int = SEED) -> list[Pair]:
+    """The training pairs of an index's text, shuffled."""
+    rng = random.Random(seed)
+    titles = dict(conn.execute("SELECT doc_id, title FROM documents"))
+    passages = {pid: (doc, section, text) for pid, doc, section, text in
+                conn.execute("SELECT passage_id, doc_id, section, text FROM passages ORDER BY passage_id")}
+    spans = conn.execute("SELECT span_id, text FROM spans ORDER BY span_id").fetchall()
+    holders: dict[int, list[int]] = {}
+    for sid, pid in conn.execute("SELECT span_id, passage_id FROM span_passages ORDER BY span_id, passage_id"):
+        holders.setdefault(sid, []).append(pid)
+
+    def written(doc: int, section: str, text: str) -> str:
+        return "\n".join(part for part in (titles[doc], section, text) if part)
+
+    pairs = [_question(text, passages[max(holders[sid])], written) for sid, text in spans if sid in holders]
+    pairs = [pair for pair in pairs if pair]
+    by_section: dict[tuple, list[int]] = {}
+    for pid, (doc, section, _) in passages.items():
+        if section:
+            by_section.setdefault((doc, section), []).append(pid)
+    sections = list(by_section.items())
+    rng.shuffle(sections)
+    for (_, section), pids in sections[:HEADINGS]:
+        heading = re.sub(r"^[\dIVXA-Z]+(\.[\dA-Za-z]+)*\.?\s+", "", section.split(" > ")[-1]).strip()
+        if len(heading.split()) >= 2:
+            doc, _, text = passages[rng.choice(pids)]
+            pairs.append(Pair("heading", heading, written(doc, "", text)))
+    sentences = [(sid, text) for sid, text in spans if 10 <= len(text.split()) <= 45 and sid in holders]
+    rng.shuffle(sentences)
+    for sid, text in sentences[:CLOZE]:
+        doc, section, body = passages[rng.choice(holders[sid])]
+        # a sentence's line breaks need not fall where its passage's do: compare words
+        sentence, body = " ".join(text.split()), " ".join(body.split())
+        rest = " ".join(body.replace(sentence, " ").split())
+        passage = written(doc, section, rest)
+        if sentence in body and len(rest.split()) >= 30 and sentence not in passage:  # not a title
+            pairs.append(Pair("cloze", sentence, passage))
+    rng.shuffle(pairs)
+    return pairs
+
+
+_QUESTION_LABEL = re.compile(r"^(\d+\.\s*[a-z]?\.?\s*)?(\[[^]]*\]\s*)?(Q\d*[.:)]?|Question\s*\d*[.:]?)?\s*")
+
+
+def _question(text: str, passage: tuple, written) -> Pair | None:
+    """A printed question (5-40 words) → the text after it in its passage (20+ words)."""
+    text = text.strip()
+    if not text.endswith("?") or not 5 <= len(text.split()) <= 40:
+        return None
+    doc, section, body = passage
+    text, body = " ".join(text.split()), " ".join(body.split())  # line breaks may differ
+    at = body.find(text[-40:])
+    if at < 0:
+        return None
+    after = body[at + 40:].strip()
+    question = " ".join(_QUESTION_LABEL.sub("", text).split())
+    if len(after.split()) < 20 or question in after:
+        return None  # too little to answer it, or a list of questions (a contents page)
+    return Pair("question", question, written(doc, section, after))
+
+
+def train(pairs: list[Pair], out: Path, seed: int = SEED) -> None:
+    """One pass of multiple-negatives ranking over the pairs; writes the layers' weights."""
+    import torch
+    from safetensors.torch import save_file
+    from sentence_transformers import SentenceTransformer
+
+    from ..embedding import _force_offline, bundled_model_dir
+
+    _force_offline()
+    torch.manual_seed(seed)
+    model = SentenceTransformer(str(bundled_model_dir()), device="cpu", local_files_only=True)
+    model.max_seq_length = TRAIN_TOKENS
+    bert = model[0].auto_model
+    for parameter in bert.embeddings.parameters():
+        parameter.requires_grad = False
+    steps = len(pairs) // BATCH
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=LEARNING_RATE)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: min(1.0, (step + 1) / WARMUP_STEPS) * max(0.0, 1 - step / steps))
+
+    def embed(texts: list[str]):
+        features = model.preprocess(texts) if hasattr(model, "preprocess") else model.tokenize(texts)
+        return torch.nn.functional.normalize(model(features)["sentence_embedding"], dim=-1)
+
+    model.train()
+    started = time.monotonic()
+    for step in range(steps):
+        batch = pairs[step * BATCH:(step + 1) * BATCH]
+        logits = embed([p.query for p in batch]) @ embed([p.passage for p in batch]).T * SCALE
+        loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(batch)))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        if step % 10 == 0 or step == steps - 1:
+            print(f"step {step + 1}/{steps} loss {loss.item():.3f} ({time.monotonic() - started:.0f} s)", flush=True)
+    weights = {name: tensor.detach().to(torch.float16).contiguous()
+               for name, tensor in bert.state_dict().items() if not name.startswith("embeddings.")}
+    save_file(weights, str(out), metadata={"base": "sentence-transformers/all-MiniLM-L6-v2",
+                                           "pairs": str(len(pairs)), "seed": str(seed)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m gtindex.model.finetune", description=__doc__.split("\n")[0])
+    parser.add_argument("--index", type=Path, required=True, help="an index of the default corpus")
+    parser.add_argument("--out", type=Path, default=TUNED_PATH)
+    parser.add_argument("--seed", type=int, default=SEED, help="another seed: how much the result owes to chance")
+    args = parser.parse_args(argv)
+    from ..index import generations
+
+    path = generations.current_generation(args.index)
+    conn = sqlite3.connect(f"file:{path / generations.SQLITE_FILE}?mode=ro", uri=True)
+    pairs = mine(conn, args.seed)
+    kinds = {kind: sum(p.kind == kind for p in pairs) for kind in ("question", "heading", "cloze")}
+    print(f"{len(pairs)} pairs mined: {kinds}", flush=True)
+    train(pairs, args.out, args.seed)
+    print(f"wrote {args.out}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
