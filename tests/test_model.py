@@ -4,7 +4,6 @@ the corpus's own text."""
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ import torch
 
 from gtindex import embedding, model
 from gtindex.errors import GtindexError
-from gtindex.index import generations
+from gtindex.index import generations, schema
 from gtindex.model import finetune
 
 
@@ -88,12 +87,12 @@ def test_a_printed_question_is_paired_with_the_text_after_it():
 
 @pytest.mark.slow
 def test_mining_the_corpus_gives_every_kind_of_pair_and_never_the_answer_verbatim(corpus_index):
-    path = generations.current_generation(corpus_index) / generations.SQLITE_FILE
-    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
-        pairs = finetune.mine(conn)
-        again = finetune.mine(conn)
+    conn = schema.connect_readonly(generations.current_generation(corpus_index) / generations.SQLITE_FILE)
+    pairs = finetune.mine(conn)
+    again = finetune.mine(conn)
+    conn.close()
     assert pairs == again  # seeded: the same corpus gives the same pairs
-    kinds = {kind: [p for p in pairs if p.kind == kind] for kind in ("question", "heading", "cloze")}
+    kinds = {kind: [p for p in pairs if p.kind == kind] for kind in finetune.KINDS}
     assert len(kinds["question"]) >= 100 and len(kinds["heading"]) >= 500 and len(kinds["cloze"]) >= 1000
     assert all(p.query.endswith("?") for p in kinds["question"])
     # the query is cut out of its passage: the model must learn to find it, not to copy it

@@ -37,9 +37,12 @@ SCALE = 20.0  # cosine → logit, as sentence-transformers' MultipleNegativesRan
 TRAIN_TOKENS = 192  # passages are ~150 word pieces (passages.TARGET_TOKENS) plus title and section
 
 
+KINDS = ("question", "heading", "cloze")
+
+
 @dataclass(frozen=True)
 class Pair:
-    kind: str  # "question", "heading" or "cloze"
+    kind: str  # one of KINDS
     query: str
     passage: str
 
@@ -111,7 +114,7 @@ def train(pairs: list[Pair], out: Path, seed: int = SEED) -> None:
     from safetensors.torch import save_file
     from sentence_transformers import SentenceTransformer
 
-    from ..embedding import _force_offline, bundled_model_dir
+    from ..embedding import UNTUNED_MODEL_NAME, _force_offline, bundled_model_dir
 
     _force_offline()
     torch.manual_seed(seed)
@@ -143,7 +146,7 @@ def train(pairs: list[Pair], out: Path, seed: int = SEED) -> None:
             print(f"step {step + 1}/{steps} loss {loss.item():.3f} ({time.monotonic() - started:.0f} s)", flush=True)
     weights = {name: tensor.detach().to(torch.float16).contiguous()
                for name, tensor in bert.state_dict().items() if not name.startswith("embeddings.")}
-    save_file(weights, str(out), metadata={"base": "sentence-transformers/all-MiniLM-L6-v2",
+    save_file(weights, str(out), metadata={"base": UNTUNED_MODEL_NAME,
                                            "pairs": str(len(pairs)), "seed": str(seed)})
 
 
@@ -153,12 +156,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=TUNED_PATH)
     parser.add_argument("--seed", type=int, default=SEED, help="another seed: how much the result owes to chance")
     args = parser.parse_args(argv)
-    from ..index import generations
+    from ..index import generations, schema
 
+    # Mining reads only the text, so an index of any model will do (no model check).
     path = generations.current_generation(args.index)
-    conn = sqlite3.connect(f"file:{path / generations.SQLITE_FILE}?mode=ro", uri=True)
-    pairs = mine(conn, args.seed)
-    kinds = {kind: sum(p.kind == kind for p in pairs) for kind in ("question", "heading", "cloze")}
+    if path is None:
+        parser.error(f"no index at {args.index}: build one with `gtindex build corpus --index {args.index}`")
+    pairs = mine(schema.connect_readonly(path / generations.SQLITE_FILE), args.seed)
+    kinds = {kind: sum(p.kind == kind for p in pairs) for kind in KINDS}
     print(f"{len(pairs)} pairs mined: {kinds}", flush=True)
     train(pairs, args.out, args.seed)
     print(f"wrote {args.out}", flush=True)
