@@ -222,13 +222,13 @@ def test_odd_but_readable_files_are_indexed(builds):
 
 def test_earlier_documents_still_answer_the_same(builds):
     # The odd files join the index, and bm25 weighs words by the whole index: the order of
-    # near-equal hits may change, but the first hit is still the earlier document's and
-    # one of the places it answered with before.
+    # near-equal hits may change, and a citation may start a sentence earlier or later, but
+    # the first hit is still the earlier document's, on a page it answered with before.
     index_dir, _sources, before, _expected, _second = builds
     after = answers(index_dir)
     for query, hits in before.items():
         assert after[query][0][0] == hits[0][0], query
-        assert after[query][0] in hits, query
+        assert after[query][0][:2] in [hit[:2] for hit in hits], query
 
 
 def test_add_of_only_bad_files_exits_2_and_leaves_the_index_as_it_was(built, tmp_path):

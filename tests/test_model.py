@@ -4,8 +4,11 @@ the corpus's own text."""
 from __future__ import annotations
 
 import hashlib
+import random
+import sqlite3
 
 import numpy as np
+
 import pytest
 import torch
 
@@ -85,6 +88,28 @@ def test_a_printed_question_is_paired_with_the_text_after_it():
     assert finetune._question("Is it short?", (1, "", f"Is it short? {answer}"), written) is None
 
 
+def test_a_heading_and_a_question_are_paired_with_the_sentence_that_opens_their_answer():
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE spans (doc_id, seq_start, text)")
+    conn.execute("CREATE TABLE lines (doc_id, seq, section)")
+    sentences = [
+        (1, "V.D Stopping Rules", "Stopping rules define when a trial halts for safety concerns in subjects."),
+        (1, "V.D Stopping Rules", "They should be described in the protocol before any subject is dosed."),
+        (1, "V.D Stopping Rules", "Report each halt to the review division within fifteen calendar days."),
+        (1, "VI. Questions", "3. Must the sponsor report every death to the agency?"),
+        (1, "VI. Questions", "Yes. Each death is reported within seven calendar days of the sponsor learning of it."),
+    ]
+    for seq, (doc, section, text) in enumerate(sentences):
+        conn.execute("INSERT INTO spans VALUES (?, ?, ?)", (doc, seq, text))
+        conn.execute("INSERT INTO lines VALUES (?, ?, ?)", (doc, seq, section))
+    pairs = {(p.kind, p.query): (p.passage, p.negative) for p in finetune._sentence_pairs(conn, random.Random(13))}
+    assert pairs == {
+        # the first sentence, against a later one of the section (not the second: it goes on with the first)
+        ("heading-sentence", "Stopping Rules"): (sentences[0][2], sentences[2][2]),
+        ("question-sentence", "Must the sponsor report every death to the agency?"): (sentences[4][2], ""),
+    }  # and no heading pair for "VI. Questions": one word is too little to be a query
+
+
 @pytest.mark.slow
 def test_mining_the_corpus_gives_every_kind_of_pair_and_never_the_answer_verbatim(corpus_index):
     conn = schema.connect_readonly(generations.current_generation(corpus_index) / generations.SQLITE_FILE)
@@ -94,7 +119,18 @@ def test_mining_the_corpus_gives_every_kind_of_pair_and_never_the_answer_verbati
     assert pairs == again  # seeded: the same corpus gives the same pairs
     kinds = {kind: [p for p in pairs if p.kind == kind] for kind in finetune.KINDS}
     assert len(kinds["question"]) >= 100 and len(kinds["heading"]) >= 500 and len(kinds["cloze"]) >= 1000
-    assert all(p.query.endswith("?") for p in kinds["question"])
+    assert len(kinds["question-sentence"]) >= 50 and len(kinds["heading-sentence"]) >= 500
+    assert all(p.query.endswith("?") for p in kinds["question"] + kinds["question-sentence"])
     # the query is cut out of its passage: the model must learn to find it, not to copy it
-    assert all(p.query not in p.passage for p in kinds["cloze"] + kinds["question"])
-    assert np.mean([len(p.passage.split()) for p in pairs]) > 40
+    assert all(p.query not in p.passage for p in kinds["cloze"] + kinds["question"] + kinds["heading-sentence"])
+    # a sentence after a question is taken as split (a run of short questions may be one
+    # sentence): it may hold the question, which the shipped mining keeps (1 of 129 today)
+    answers = kinds["question-sentence"]
+    assert sum(p.query in p.passage for p in answers) <= 0.02 * len(answers)
+    passages = kinds["question"] + kinds["heading"] + kinds["cloze"]
+    assert np.mean([len(p.passage.split()) for p in passages]) > 40
+    # a sentence is written as the index embeds it alone: no title, no section path
+    sentences = kinds["question-sentence"] + kinds["heading-sentence"]
+    assert all("\n" not in p.passage and len(p.passage.split()) >= 8 for p in sentences)
+    negatives = [p for p in kinds["heading-sentence"] if p.negative]
+    assert len(negatives) >= 500 and all(p.negative != p.passage for p in negatives)

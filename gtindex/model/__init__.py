@@ -18,8 +18,8 @@ TUNED_PATH = Path(__file__).with_name(TUNED_FILE)
 # The file's version, part of the model name every index records (embedding.MODEL_NAME),
 # and its digest: a retrained file needs a new version, or old indexes would mix vectors
 # of two models (tests/test_model.py checks the digest).
-TUNED_VERSION = "1"
-TUNED_SHA256 = "98c6679e71557fb57f9bb9f0484ac003a88c7266bee1c5b258fa93dcbd7e73aa"
+TUNED_VERSION = "2"
+TUNED_SHA256 = "abed41e66b56268fdc4be69efd50f797b22bad9a09a1698bad79fa4422c15965"
 
 
 def tuned_state() -> dict:

@@ -5,15 +5,20 @@
 Training pairs are mined from the corpus text, never from gold answers (eval/):
   * the questions Q&A guidances print → the text that follows them (their answer);
   * a section heading → a passage of its section, the heading left out;
-  * inverse cloze: a sentence → the passage holding it, the sentence cut out.
-Each passage is written as the index embeds it (title, section path, text). The bundled
-MiniLM is trained on them with the loss it was trained with (multiple-negatives ranking:
-the other passages of a batch are the negatives), one pass, its word and position
-embeddings frozen, so only the transformer layers change and only they are saved (fp16).
-Standard settings, not chosen on the gold sets: learning rate 2e-5, batch 32, scale 20.
-The shipped file: the default corpus, seed 13, 2,498 pairs (255 questions, 980 headings,
-1,263 sentences), 78 steps, about 4 minutes on 2 CPU cores. The same machine and seed give
-the same pairs; the weights can differ in their last bits on another CPU.
+  * inverse cloze: a sentence → the passage holding it, the sentence cut out;
+  * a printed question → the first sentence after it, alone (answers open with the answer);
+  * a section heading → the section's first sentence, alone (a section opens with what it
+    is about), against a later sentence of the section as a hard negative.
+Passages are written as the index embeds them (title, section path, text), sentences as
+they are embedded alone (gtindex scores sentences as well as passages: search/__init__.py).
+The bundled MiniLM is trained on them with the loss it was trained with (multiple-negatives
+ranking: the other passages and sentences of a batch are the negatives), one pass, its word
+and position embeddings frozen, so only the transformer layers change and only they are
+saved (fp16). Standard settings, not chosen on the gold sets: learning rate 2e-5, batch 32,
+scale 20. The shipped file: the default corpus, seed 13, 4,258 pairs (255 + 129 questions,
+980 + 1,631 headings, 1,263 sentences), 133 steps, about 7 minutes on 2 CPU cores. The
+same machine and seed give the same pairs; the weights can differ in their last bits on
+another CPU.
 """
 from __future__ import annotations
 
@@ -37,7 +42,7 @@ SCALE = 20.0  # cosine → logit, as sentence-transformers' MultipleNegativesRan
 TRAIN_TOKENS = 192  # passages are ~150 word pieces (passages.TARGET_TOKENS) plus title and section
 
 
-KINDS = ("question", "heading", "cloze")
+KINDS = ("question", "heading", "cloze", "question-sentence", "heading-sentence")
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class Pair:
     kind: str  # one of KINDS
     query: str
     passage: str
+    negative: str = ""  # a sentence that does not answer, beside the batch's other passages
 
 
 def mine(conn: sqlite3.Connection, seed: int = SEED) -> list[Pair]:
@@ -70,7 +76,7 @@ def mine(conn: sqlite3.Connection, seed: int = SEED) -> list[Pair]:
     sections = list(by_section.items())
     rng.shuffle(sections)
     for (_, section), pids in sections[:HEADINGS]:
-        heading = re.sub(r"^[\dIVXA-Z]+(\.[\dA-Za-z]+)*\.?\s+", "", section.split(" > ")[-1]).strip()
+        heading = _heading(section)
         if len(heading.split()) >= 2:
             doc, _, text = passages[rng.choice(pids)]
             pairs.append(Pair("heading", heading, written(doc, "", text)))
@@ -85,7 +91,47 @@ def mine(conn: sqlite3.Connection, seed: int = SEED) -> list[Pair]:
         if sentence in body and len(rest.split()) >= 30 and sentence not in passage:  # not a title
             pairs.append(Pair("cloze", sentence, passage))
     rng.shuffle(pairs)
+    sentence_rng = random.Random(seed)
+    sentence_level = _sentence_pairs(conn, sentence_rng)
+    sentence_rng.shuffle(sentence_level)
+    pairs += sentence_level
+    random.Random(seed).shuffle(pairs)
     return pairs
+
+
+def _sentence_pairs(conn: sqlite3.Connection, rng: random.Random) -> list[Pair]:
+    """Pairs whose positive is one sentence, written as the index embeds a sentence alone:
+    a printed question → the sentence after it, and a section's heading → the section's
+    first sentence (8+ words, not itself a question, not holding the heading). A heading's
+    pair has a hard negative where the section has one: a later sentence of the same section
+    (not the second, which often goes on with the first), so the model learns which sentence
+    of a section says what it is about, not only which section."""
+    spans = conn.execute("SELECT doc_id, seq_start, text FROM spans ORDER BY doc_id, seq_start").fetchall()
+    section_of = {(doc, seq): section for doc, seq, section in conn.execute("SELECT doc_id, seq, section FROM lines")}
+    in_section: dict[tuple, list[str]] = {}
+    for doc, seq, text in spans:
+        in_section.setdefault((doc, section_of.get((doc, seq)) or ""), []).append(" ".join(text.split()))
+    pairs, opened = [], set()
+    for (doc, seq, text), following in zip(spans, spans[1:] + [None]):
+        words = " ".join(text.split())
+        if words.endswith("?") and 5 <= len(words.split()) <= 40 and following and following[0] == doc:
+            answer = " ".join(following[2].split())
+            if len(answer.split()) >= 8 and not answer.endswith("?"):
+                pairs.append(Pair("question-sentence", " ".join(_QUESTION_LABEL.sub("", words).split()), answer))
+        section = section_of.get((doc, seq)) or ""
+        if section and (doc, section) not in opened and len(words.split()) >= 8 and not words.endswith("?"):
+            opened.add((doc, section))
+            heading = _heading(section)
+            if len(heading.split()) >= 2 and heading not in words:
+                sentences = in_section[(doc, section)]
+                later = [other for other in sentences[sentences.index(words) + 2:] if len(other.split()) >= 8]
+                pairs.append(Pair("heading-sentence", heading, words, rng.choice(later) if later else ""))
+    return pairs
+
+
+def _heading(section: str) -> str:
+    """The last heading of a section path, its number left out ("V.D Safety" → "Safety")."""
+    return re.sub(r"^[\dIVXA-Z]+(\.[\dA-Za-z]+)*\.?\s+", "", section.split(" > ")[-1]).strip()
 
 
 _QUESTION_LABEL = re.compile(r"^(\d+\.\s*[a-z]?\.?\s*)?(\[[^]]*\]\s*)?(Q\d*[.:)]?|Question\s*\d*[.:]?)?\s*")
@@ -136,7 +182,9 @@ def train(pairs: list[Pair], out: Path, seed: int = SEED) -> None:
     started = time.monotonic()
     for step in range(steps):
         batch = pairs[step * BATCH:(step + 1) * BATCH]
-        logits = embed([p.query for p in batch]) @ embed([p.passage for p in batch]).T * SCALE
+        # each query against every positive and every hard negative of the batch
+        candidates = [p.passage for p in batch] + [p.negative for p in batch if p.negative]
+        logits = embed([p.query for p in batch]) @ embed(candidates).T * SCALE
         loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(batch)))
         optimizer.zero_grad()
         loss.backward()
