@@ -81,9 +81,10 @@ def test_bad_gold_file_is_a_clear_error(tmp_path):
 # lines@1 >= 0.80; measured on 2026-11-23 on a fresh build the hybrid index reached hit@5
 # 0.76, MRR@10 0.62 and exact lines@1 0.67 (dense alone 0.64 / 0.48 / 0.28, lexical alone
 # 0.56 / 0.50 / 0.50; see `make bench`). The floor catches a search that breaks; raise it as
-# retrieval improves. With the corpus-tuned model (2026-12-06): 0.82 / 0.630 / 0.67; the
-# floor sits about three queries lower.
-FLOOR_HIT_AT_5, FLOOR_MRR_AT_10, FLOOR_EXACT_LINES_AT_1 = 0.76, 0.57, 0.50
+# retrieval improves. With the corpus-tuned model (2026-12-06): 0.82 / 0.630 / 0.67; with its
+# second tuning (sentence pairs added): 0.82 / 0.644 / 0.67; the floor sits about three
+# queries lower.
+FLOOR_HIT_AT_5, FLOOR_MRR_AT_10, FLOOR_EXACT_LINES_AT_1 = 0.76, 0.59, 0.50
 
 
 @pytest.mark.slow
@@ -108,9 +109,10 @@ def test_fusion_beats_either_retriever_alone(corpus_index):
 # The developers' own queries, each set scored apart from dev.jsonl. eval/own.jsonl: 0.50
 # hit@5, 0.43 MRR@10 when written; eval/unseen.jsonl: 0.60 / 0.49 when written (both
 # 2026-12-06). With titled passages and sentences in context: 0.57 / 0.50 and 0.68 / 0.57;
-# with the corpus-tuned model: 0.62 / 0.557 and 0.68 / 0.603.
+# with the corpus-tuned model: 0.62 / 0.557 and 0.68 / 0.603; with its second tuning:
+# 0.70 / 0.584 and 0.72 / 0.614 (floors about three queries lower).
 # Floors, as above, catch a search that breaks (about three queries below today's figures).
-OWN_FLOORS = {"own": (OWN_GOLD, 0.55, 0.50), "unseen": (UNSEEN_GOLD, 0.60, 0.54)}
+OWN_FLOORS = {"own": (OWN_GOLD, 0.62, 0.51), "unseen": (UNSEEN_GOLD, 0.65, 0.54)}
 
 
 @pytest.mark.slow
