@@ -8,7 +8,6 @@ import random
 import sqlite3
 
 import numpy as np
-
 import pytest
 import torch
 
