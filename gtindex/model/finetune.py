@@ -91,6 +91,8 @@ def mine(conn: sqlite3.Connection, seed: int = SEED) -> list[Pair]:
         if sentence in body and len(rest.split()) >= 30 and sentence not in passage:  # not a title
             pairs.append(Pair("cloze", sentence, passage))
     rng.shuffle(pairs)
+    # The sentence pairs draw from a generator of their own, so that adding them left the
+    # passage pairs as they were mined before.
     sentence_rng = random.Random(seed)
     sentence_level = _sentence_pairs(conn, sentence_rng)
     sentence_rng.shuffle(sentence_level)
@@ -106,25 +108,25 @@ def _sentence_pairs(conn: sqlite3.Connection, rng: random.Random) -> list[Pair]:
     pair has a hard negative where the section has one: a later sentence of the same section
     (not the second, which often goes on with the first), so the model learns which sentence
     of a section says what it is about, not only which section."""
-    spans = conn.execute("SELECT doc_id, seq_start, text FROM spans ORDER BY doc_id, seq_start").fetchall()
     section_of = {(doc, seq): section for doc, seq, section in conn.execute("SELECT doc_id, seq, section FROM lines")}
+    # (doc, section, words) of every sentence in reading order
+    sentences = [(doc, section_of.get((doc, seq)) or "", " ".join(text.split())) for doc, seq, text in
+                 conn.execute("SELECT doc_id, seq_start, text FROM spans ORDER BY doc_id, seq_start")]
     in_section: dict[tuple, list[str]] = {}
-    for doc, seq, text in spans:
-        in_section.setdefault((doc, section_of.get((doc, seq)) or ""), []).append(" ".join(text.split()))
+    for doc, section, words in sentences:
+        in_section.setdefault((doc, section), []).append(words)
     pairs, opened = [], set()
-    for (doc, seq, text), following in zip(spans, spans[1:] + [None]):
-        words = " ".join(text.split())
-        if words.endswith("?") and 5 <= len(words.split()) <= 40 and following and following[0] == doc:
-            answer = " ".join(following[2].split())
+    for (doc, section, words), following in zip(sentences, sentences[1:] + [None]):
+        if _is_question(words) and following and following[0] == doc:
+            answer = following[2]
             if len(answer.split()) >= 8 and not answer.endswith("?"):
-                pairs.append(Pair("question-sentence", " ".join(_QUESTION_LABEL.sub("", words).split()), answer))
-        section = section_of.get((doc, seq)) or ""
+                pairs.append(Pair("question-sentence", _unlabelled(words), answer))
         if section and (doc, section) not in opened and len(words.split()) >= 8 and not words.endswith("?"):
             opened.add((doc, section))
             heading = _heading(section)
             if len(heading.split()) >= 2 and heading not in words:
-                sentences = in_section[(doc, section)]
-                later = [other for other in sentences[sentences.index(words) + 2:] if len(other.split()) >= 8]
+                same = in_section[(doc, section)]
+                later = [other for other in same[same.index(words) + 2:] if len(other.split()) >= 8]
                 pairs.append(Pair("heading-sentence", heading, words, rng.choice(later) if later else ""))
     return pairs
 
@@ -137,10 +139,20 @@ def _heading(section: str) -> str:
 _QUESTION_LABEL = re.compile(r"^(\d+\.\s*[a-z]?\.?\s*)?(\[[^]]*\]\s*)?(Q\d*[.:)]?|Question\s*\d*[.:]?)?\s*")
 
 
+def _is_question(text: str) -> bool:
+    """A printed question: a sentence of 5-40 words ending in a question mark."""
+    text = text.strip()
+    return text.endswith("?") and 5 <= len(text.split()) <= 40
+
+
+def _unlabelled(question: str) -> str:
+    """The question without its printed number or label ("28. [Updated 2013] Q3: ...")."""
+    return " ".join(_QUESTION_LABEL.sub("", question).split())
+
+
 def _question(text: str, passage: tuple, written) -> Pair | None:
     """A printed question (5-40 words) → the text after it in its passage (20+ words)."""
-    text = text.strip()
-    if not text.endswith("?") or not 5 <= len(text.split()) <= 40:
+    if not _is_question(text):
         return None
     doc, section, body = passage
     text, body = " ".join(text.split()), " ".join(body.split())  # line breaks may differ
@@ -148,7 +160,7 @@ def _question(text: str, passage: tuple, written) -> Pair | None:
     if at < 0:
         return None
     after = body[at + 40:].strip()
-    question = " ".join(_QUESTION_LABEL.sub("", text).split())
+    question = _unlabelled(text)
     if len(after.split()) < 20 or question in after:
         return None  # too little to answer it, or a list of questions (a contents page)
     return Pair("question", question, written(doc, section, after))
