@@ -188,7 +188,10 @@ while not stop.exists():
         searches += 1
     except Exception as exc:
         failures.append(repr(exc))
-    out.write_text(json.dumps({"searches": searches, "failures": failures, "seen": sorted(seen)}))
+    # written whole, then renamed: the test polls the file and must never read it half-written
+    partial = out.with_suffix(".partial")
+    partial.write_text(json.dumps({"searches": searches, "failures": failures, "seen": sorted(seen)}))
+    partial.replace(out)
 """
 
 
