@@ -50,8 +50,11 @@ KINDS = ("question", "heading", "cloze", "question-sentence", "heading-sentence"
 # fell on every set), a second pass over the pairs (own MRR@10 up 0.038, dev and unseen
 # down), the average of two seeds' weights, and cropped-sentence queries (a run of a
 # sentence's own words → the sentence, against a later sentence of its section: MRR@10 up
-# 0.001-0.013 on each set with either seed, the same rank-1 hits). None raised every set by
-# more than the spread of two seeds.
+# 0.001-0.013 on each set with either seed, the same rank-1 hits), the same crops with
+# WordNet synonyms swapped in (dev and own down), and leaving out of each batch the
+# negatives that the untuned MiniLM scores above the pair's positive (GISTEmbed-style
+# false-negative masking; dev and own down). None raised every set by more than the spread
+# of two seeds.
 
 
 @dataclass(frozen=True)
@@ -117,13 +120,7 @@ def _sentence_pairs(conn: sqlite3.Connection, rng: random.Random) -> list[Pair]:
     pair has a hard negative where the section has one: a later sentence of the same section
     (not the second, which often goes on with the first), so the model learns which sentence
     of a section says what it is about, not only which section."""
-    section_of = {(doc, seq): section for doc, seq, section in conn.execute("SELECT doc_id, seq, section FROM lines")}
-    # (doc, section, words) of every sentence in reading order
-    sentences = [(doc, section_of.get((doc, seq)) or "", " ".join(text.split())) for doc, seq, text in
-                 conn.execute("SELECT doc_id, seq_start, text FROM spans ORDER BY doc_id, seq_start")]
-    in_section: dict[tuple, list[str]] = {}
-    for doc, section, words in sentences:
-        in_section.setdefault((doc, section), []).append(words)
+    sentences, in_section = sentences_by_section(conn)
     pairs, opened = [], set()
     for (doc, section, words), following in zip(sentences, sentences[1:] + [None]):
         if _is_question(words) and following and following[0] == doc:
@@ -138,6 +135,18 @@ def _sentence_pairs(conn: sqlite3.Connection, rng: random.Random) -> list[Pair]:
                 later = [other for other in same[same.index(words) + 2:] if len(other.split()) >= 8]
                 pairs.append(Pair("heading-sentence", heading, words, rng.choice(later) if later else ""))
     return pairs
+
+
+def sentences_by_section(conn: sqlite3.Connection) -> tuple[list[tuple[int, str, str]], dict[tuple, list[str]]]:
+    """(doc, section, words) of every sentence in reading order, and each (doc, section)'s
+    sentences in order."""
+    section_of = {(doc, seq): section for doc, seq, section in conn.execute("SELECT doc_id, seq, section FROM lines")}
+    sentences = [(doc, section_of.get((doc, seq)) or "", " ".join(text.split())) for doc, seq, text in
+                 conn.execute("SELECT doc_id, seq_start, text FROM spans ORDER BY doc_id, seq_start")]
+    in_section: dict[tuple, list[str]] = {}
+    for doc, section, words in sentences:
+        in_section.setdefault((doc, section), []).append(words)
+    return sentences, in_section
 
 
 def _heading(section: str) -> str:
