@@ -52,6 +52,8 @@ from gtindex.evaluate import DEPTH, Scores, load_gold, score_query
 from gtindex.model import finetune
 from gtindex.search import Index
 
+from .naive import rrf
+
 SEED = 13
 CROPS = 1500  # cropped sentences, as many as the inverse-cloze passages of the tuning
 HITS = 10  # the shipped search's first hits the negatives are drawn from
@@ -106,7 +108,7 @@ def mine(index: Index, seed: int) -> list[dict]:
             text = _words(hit.text)
             if positive not in text and text not in positive and hit.section != section:
                 negatives.append(hit.text)
-        if len(negatives) > 0:
+        if negatives:
             groups.append({"kind": pair.kind, "query": pair.query, "positive": pair.passage,
                            "negatives": negatives[:NEGATIVES]})
     return groups
@@ -191,8 +193,7 @@ def score(index: Index, model_path: Path, eval_dir: Path) -> None:
             for first in (3, 5, 10):
                 top = range(min(first, len(hits)))
                 by_model = sorted(top, key=lambda i: -model[i])
-                place = {i: r for r, i in enumerate(by_model)}
-                fused = sorted(top, key=lambda i: (-(1 / (61 + i) + 1 / (61 + place[i])), i))  # RRF, k 60
+                fused = [i for i, _ in rrf(list(top), by_model)]
                 for label, order in ((f"model, first {first}", by_model), (f"fused, first {first}", fused)):
                     ranked = [hits[i] for i in order] + hits[len(order):]
                     ranked = [dataclasses.replace(hit, rank=r) for r, hit in enumerate(ranked, 1)]
