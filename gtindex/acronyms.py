@@ -1,4 +1,4 @@
-"""Acronyms defined in the corpus, for query expansion.
+"""Acronyms defined in the corpus, for query expansion and for the text that is embedded.
 
 Guidances define their abbreviations inline: "analytical target profile (ATP)", "system
 suitability testing (SST)". Users type either form, and neither the embedding model nor
@@ -6,17 +6,26 @@ bm25 knows that the two are the same thing. At build time every definition is co
 (the Schwartz & Hearst 2003 rule: the letters of the short form appear, in order, in the
 words just before the parenthesis, the first letter starting a word); at query time a
 query that uses one form is expanded with the other.
+
+A sentence that uses only the short form ("The TPP is part of the proprietary IND file")
+says little to the embedding model, which has rarely seen "TPP". So the text embedded for a
+passage or a sentence carries, after it, the long forms its document defines for the
+acronyms it uses (`glossary`, `gloss`); the stored and cited text is unchanged. Only the
+document's own definitions are used, so a document's vectors never depend on the rest of
+the corpus (adding a guidance re-embeds nothing else).
 """
 from __future__ import annotations
 
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-# "(ATP)", "(QbD)", "(PACMP)", "(Q&A)": 2-10 characters, at least two capitals.
-_PARENTHESIS = re.compile(r"\(([A-Za-z][A-Za-z0-9&/-]{1,9})s?\)")
+# "(ATP)", "(QbD)", "(PACMP)", "(Q&A)": 2-10 characters, at least two capitals. A plural
+# "(ANDAs)" defines "ANDA" (lazy, so that the "s" is left to the optional plural; 40 of the
+# default corpus's 304 acronyms were defined only in the plural, and so never matched).
+_PARENTHESIS = re.compile(r"\(([A-Za-z][A-Za-z0-9&/-]{1,9}?)s?\)")
 _WORD = re.compile(r"[^\W_][\w'’-]*")
 
 
@@ -85,12 +94,36 @@ def collect(documents: Iterable[str]) -> list[Acronym]:
     texts = list(documents)
     seen: dict[str, Counter] = {}
     for text in texts:
-        for short, long in find_definitions(text):
-            seen.setdefault(short, Counter())[long.lower()] += 1
+        _count_definitions(text, seen)
     return [
         Acronym(short, forms.most_common(1)[0][0], sum(1 for text in texts if _uses(text, short)))
         for short, forms in sorted(seen.items())
     ]
+
+
+def _count_definitions(text: str, seen: dict[str, Counter]) -> None:
+    for short, long in find_definitions(text):
+        seen.setdefault(short, Counter())[long.lower()] += 1
+
+
+def glossary(text: str) -> dict[str, str]:
+    """Short form → the long form (lower case) a document's text defines for it most often,
+    in the order the text first defines them."""
+    seen: dict[str, Counter] = {}
+    _count_definitions(text, seen)
+    return {short: forms.most_common(1)[0][0] for short, forms in seen.items()}
+
+
+def gloss(text: str, terms: Mapping[str, str]) -> str:
+    """The long forms of the acronyms in `terms` (a glossary) that the text uses without
+    spelling them out, "; "-joined; "" when there are none."""
+    words = " ".join(_WORD.findall(text.lower()))
+    return "; ".join(long for short, long in terms.items() if _uses(text, short) and long not in words)
+
+
+def glossed(text: str, long_forms: str) -> str:
+    """The text as it is embedded: followed by its gloss (`gloss`) in parentheses, if any."""
+    return f"{text} ({long_forms})" if long_forms else text
 
 
 def _uses(text: str, short: str) -> bool:

@@ -514,7 +514,7 @@ def _texts_to_embed(passages: list[Passage], spans: list[Span]) -> dict[str, str
     """content_hash → text of everything a generation embeds: each passage, and each
     sentence alone and in its context."""
     texts = {p.content_hash: p.embed_text for p in passages}
-    texts.update({s.content_hash: s.text for s in spans})
+    texts.update({s.content_hash: s.embed_text for s in spans})
     texts.update({s.context_hash: s.context_text for s in spans})
     return texts
 

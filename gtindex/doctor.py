@@ -295,16 +295,17 @@ def _check_passage_vectors(context: _Context) -> str:
 
     conn, vectors = context.conn, context.vectors
     rows = conn.execute(
-        "SELECT passage_id, title, section, text, passages.content_hash, vector_row, embeddings.vector FROM passages"
+        "SELECT passage_id, doc_id, title, section, text, passages.content_hash, vector_row, embeddings.vector FROM passages"
         " LEFT JOIN embeddings ON embeddings.content_hash = passages.content_hash ORDER BY vector_row"
     )
     problems = []
     seen = 0
+    terms = schema.glossaries(conn)
     for number, row in enumerate(rows):
         seen += 1
         if row["vector_row"] != number:
             raise _Failed(f"passage {row['passage_id']} points at vector row {row['vector_row']}, expected {number}")
-        text = _embed_text(row)
+        text = _embed_text(row, terms)
         if content_hash(text) != row["content_hash"]:
             problems.append(f"passage {row['passage_id']}: text does not match its content hash (edited?)")
         if row["vector"] is None:
@@ -329,11 +330,14 @@ def _check_passage_vectors(context: _Context) -> str:
     return f"{seen} passages, one unit vector each, equal to the cached embedding of the passage text"
 
 
-def _embed_text(row) -> str:
-    """The text a passages row was embedded from."""
+def _embed_text(row, terms: dict[int, dict[str, str]]) -> str:
+    """The text a passages row was embedded from (`terms`: each document's glossary)."""
+    from .acronyms import gloss, glossed
     from .passages import heading, under
 
-    return under(heading(row["title"], row["section"]), row["text"])
+    text = under(heading(row["title"], row["section"]), row["text"])
+    return glossed(text, gloss(text, terms.get(row["doc_id"], {})))
+
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -348,8 +352,10 @@ def _sample_passages(context: _Context) -> list[tuple[str, int]]:
         raise _Failed("the index holds no vectors")
     picks = sorted({round(i * (total - 1) / max(1, SAMPLE_PASSAGES - 1)) for i in range(SAMPLE_PASSAGES)})
     marks = ",".join("?" * len(picks))
-    rows = context.conn.execute(f"SELECT title, section, text, vector_row FROM passages WHERE vector_row IN ({marks})", picks)
-    samples = [(_embed_text(r), r["vector_row"]) for r in rows]
+    rows = context.conn.execute(
+        f"SELECT doc_id, title, section, text, vector_row FROM passages WHERE vector_row IN ({marks})", picks)
+    terms = schema.glossaries(context.conn)
+    samples = [(_embed_text(r, terms), r["vector_row"]) for r in rows]
     if not samples:
         raise _Failed("no passage points at the sampled vector rows")
     return samples

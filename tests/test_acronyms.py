@@ -13,6 +13,9 @@ def test_definitions_follow_the_letters_of_the_words_before_the_parenthesis():
     text = ("Sponsors may describe an analytical target profile (ATP) and perform system suitability "
             "testing (SST). The class 2 solvent ch3con (CH3) is not an acronym.")
     assert list(find_definitions(text)) == [("ATP", "analytical target profile"), ("SST", "system suitability testing")]
+    plural = "Sponsors submit abbreviated new drug applications (ANDAs) and target product profiles (TPPs)."
+    assert list(find_definitions(plural)) == [("ANDA", "abbreviated new drug applications"),
+                                              ("TPP", "target product profiles")]
 
 
 def test_expand_adds_the_other_form_once():
@@ -44,3 +47,31 @@ def test_search_expands_an_acronym_defined_in_the_corpus(corpus_index):
         assert any(a.short == "RAC" for a in index.acronyms)
         hits = index.search("what happened to the Recombinant DNA Advisory Committee", k=5)
     assert any("NExTRAC" in hit.text for hit in hits)
+
+
+def test_a_documents_glossary_spells_out_the_acronyms_a_text_uses_alone():
+    from gtindex.acronyms import gloss, glossary, glossed
+
+    document = ("The target product profile (TPP) is a summary. A sponsor files an "
+                "investigational new drug application (IND) with a TPP.")
+    terms = glossary(document)
+    assert terms == {"TPP": "target product profile", "IND": "investigational new drug application"}
+    assert gloss("The TPP is part of the proprietary IND file.", terms) == (
+        "target product profile; investigational new drug application")
+    # spelled out already, unused, or another case: nothing to add
+    assert gloss("The target product profile (TPP) is a summary.", terms) == ""
+    assert gloss("Stopping rules protect subjects.", terms) == ""
+    assert gloss("tpp in lower case is not the acronym", terms) == ""
+    assert glossed("The TPP is part of it.", "target product profile") == "The TPP is part of it. (target product profile)"
+    assert glossed("Stopping rules.", "") == "Stopping rules."
+
+
+def test_the_real_target_product_profile_draft_is_embedded_with_its_own_long_forms():
+    from gtindex.passages import make_spans
+
+    document = parse_pdf(PDF_DIR / "fda-target-product-profile-draft-2007.pdf")
+    span = next(s for s in make_spans(document) if s.text.startswith("The TPP is part of the proprietary IND file"))
+    assert "TPP" in span.text and "target product profile" not in span.text.lower()  # cited as printed
+    assert "target product profile" in span.gloss
+    assert span.embed_text == f"{span.text} ({span.gloss})"
+    assert span.context_text.endswith(f"({span.context_gloss})")

@@ -183,3 +183,31 @@ def test_missing_or_damaged_query_model_is_a_clear_error(onnx_dir, tmp_path):
     (damaged / embedding.CONFIG_FILE).write_text("{not json")
     with pytest.raises(GtindexError, match="damaged"):
         load_query_encoder(damaged)
+
+
+def test_sentences_using_a_defined_acronym_are_embedded_with_its_long_form(small_index):
+    """Real index (Rare Diseases draft + a web page): a sentence that uses an acronym its
+    document defines is stored and cited as printed, and its vector is the embedding of the
+    sentence followed by the long form, not of the sentence alone."""
+    from gtindex.acronyms import gloss, glossed
+    from gtindex.embedding import MODEL_NAME
+    from gtindex.index import generations, schema
+    from gtindex.passages import content_hash
+
+    generation = generations.open_generation(small_index, MODEL_NAME, DIM)
+    conn = schema.connect_readonly(generation.sqlite_path)
+    doc_id, = conn.execute("SELECT doc_id FROM documents WHERE doc = 'fda-gt-rare-diseases-draft-2018.pdf'").fetchone()
+    terms = schema.glossaries(conn)[doc_id]
+    spans = conn.execute("SELECT text, content_hash FROM spans WHERE doc_id = ?", (doc_id,)).fetchall()
+    using = [(text, stored) for text, stored in spans if gloss(text, terms)]
+    assert len(using) >= 10  # the draft defines GT, LTFU, ... and uses them alone
+    text, stored = min(using, key=lambda pair: len(pair[0]))  # where the long form weighs most
+    embedded = glossed(text, gloss(text, terms))
+    assert stored == content_hash(embedded) != content_hash(text)
+    cached = dict(conn.execute("SELECT content_hash, vector FROM embeddings WHERE content_hash IN (?, ?)",
+                               (stored, content_hash(text))).fetchall())
+    assert list(cached) == [stored]  # the bare sentence was never embedded
+    encoder = load_query_encoder(generation.model_dir)
+    vector = np.frombuffer(cached[stored], dtype=np.float32)
+    assert float(vector @ encoder.encode([embedded])[0]) > 0.999
+    assert float(vector @ encoder.encode([text])[0]) < 0.99

@@ -174,3 +174,23 @@ def test_every_real_sentence_has_a_holder_and_holders_hold_it():
                     if passage.doc == span.doc and passage.seq_start <= span.seq_start and span.seq_end <= passage.seq_end}
         if expected:
             assert set(held[s]) == expected
+
+
+def test_acronyms_the_document_defines_follow_the_embedded_text_not_the_cited_one():
+    lines = [Line(1, "1", n + 1, n + 1, KIND_BODY, "I. INTRODUCTION", text) for n, text in enumerate([
+        "Sponsors should plan long-term follow-up (LTFU) of every subject.",
+        "The LTFU visits should continue for five years after dosing.",
+    ])]
+    document = Document("g.pdf", "pdf", "5" * 64, title="Gene Therapy", line_kind=LINE_KIND_PRINTED, lines=lines)
+    spans = make_spans(document)
+    defining, using = spans
+    assert defining.gloss == "" and defining.embed_text == defining.text  # spelled out there
+    assert using.text == "The LTFU visits should continue for five years after dosing."
+    assert using.embed_text == using.text + " (long-term follow-up)"
+    assert using.context_text == "Gene Therapy\nI. INTRODUCTION\n" + using.text + " (long-term follow-up)"
+    assert using.content_hash == content_hash(using.embed_text)
+    passage = make_passages(document)[0]
+    assert passage.gloss == "" and passage.embed_text.endswith(passage.text)  # its text defines it
+    # Only the document's own definitions: another document using LTFU alone gets no gloss.
+    other = Document("h.pdf", "pdf", "6" * 64, lines=[Line(1, "1", 1, 1, KIND_BODY, "", lines[1].text)])
+    assert [s.embed_text for s in make_spans(other)] == [lines[1].text]

@@ -76,16 +76,19 @@ def test_passages_carry_their_documents_title_embedded_and_indexed(small_index):
     """The title is part of every passage's embedded text (its content hash) and a bm25
     column of its own, so a word that only the title says still finds the document."""
     from gtindex import lexical
+    from gtindex.acronyms import gloss, glossed
     from gtindex.passages import content_hash, heading
 
     _sources, index_dir, _first, _second = small_index
     conn = sqlite3.connect(index_dir / "gen-000001" / "index.sqlite")
     titles = dict(conn.execute("SELECT doc_id, title FROM documents"))
     assert all(titles.values())
+    terms = schema.glossaries(conn)
     for doc_id, title, section, text, digest in conn.execute(
             "SELECT doc_id, title, section, text, content_hash FROM passages"):
         assert title == titles[doc_id]
-        assert digest == content_hash(f"{heading(title, section)}\n{text}")
+        embedded = f"{heading(title, section)}\n{text}"
+        assert digest == content_hash(glossed(embedded, gloss(embedded, terms[doc_id])))
     doc_id, title = next(iter(titles.items()))
     word = next(w for w in lexical.tokenize(title) if w not in lexical.STOPWORDS)
     holding = {d for d, t in titles.items() if word in lexical.tokenize(t)}
@@ -100,9 +103,11 @@ def test_passages_carry_their_documents_title_embedded_and_indexed(small_index):
 
 def test_sentence_vectors_are_the_mean_of_the_sentence_alone_and_in_context(small_index):
     """spans.faiss row i: the unit mean of the cached embeddings of the sentence's text and of
-    its text after its title and section path; both are cached for the next build."""
+    its text after its title and section path (each followed by the long forms of the
+    acronyms it uses); both are cached for the next build."""
     import numpy as np
 
+    from gtindex.acronyms import gloss, glossed
     from gtindex.dense import DenseIndex
     from gtindex.passages import content_hash, heading
 
@@ -112,14 +117,17 @@ def test_sentence_vectors_are_the_mean_of_the_sentence_alone_and_in_context(smal
     cached = {key: np.frombuffer(blob, dtype=np.float32) for key, blob in conn.execute("SELECT * FROM embeddings")}
     vectors = DenseIndex.load(live / "spans.faiss").vectors()
     rows = conn.execute(
-        "SELECT spans.text, spans.content_hash, spans.context_hash, spans.vector_row, documents.title, lines.section"
+        "SELECT spans.text, spans.content_hash, spans.context_hash, spans.vector_row, documents.title, lines.section,"
+        " spans.doc_id"
         " FROM spans JOIN documents USING (doc_id) JOIN lines ON lines.doc_id = spans.doc_id"
         " AND lines.seq = spans.seq_start").fetchall()
     assert rows and len(rows) == len(vectors)
+    terms = schema.glossaries(conn)
     differ = 0
-    for text, alone, in_context, row, title, section in rows:
-        assert alone == content_hash(text)
-        assert in_context == content_hash(f"{heading(title, section)}\n{text}")
+    for text, alone, in_context, row, title, section, doc_id in rows:
+        context = f"{heading(title, section)}\n{text}"
+        assert alone == content_hash(glossed(text, gloss(text, terms[doc_id])))
+        assert in_context == content_hash(glossed(context, gloss(context, terms[doc_id])))
         mean = cached[alone] + cached[in_context]
         assert np.allclose(vectors[row], mean / np.linalg.norm(mean), atol=1e-5)
         differ += not np.allclose(cached[alone], cached[in_context], atol=1e-3)

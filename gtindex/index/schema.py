@@ -18,13 +18,16 @@ import numpy as np
 from .. import lexical
 from ..documents import Document, Line, Link
 from ..errors import IndexError_
+from ..acronyms import glossary
 from ..passages import Passage, Span
 
-INDEX_FORMAT = 6  # 2: doc_names.path, versions table; 3: sentence vectors (spans.faiss), spans_fts; 4: acronyms;
+INDEX_FORMAT = 7  # 2: doc_names.path, versions table; 3: sentence vectors (spans.faiss), spans_fts; 4: acronyms;
 # 5: bm25 postings (passages_bm25, spans_bm25), span_passages, layout; ids = vector_row + 1;
 # 6: passages carry their document's title (embedded, and a column of passages_fts); a
 # sentence's vector is the mean of its embeddings alone and in context (spans.context_hash);
-# embeddings is a rowid table
+# embeddings is a rowid table; 7: the text embedded for a passage or sentence is followed by
+# the long forms of the acronyms it uses (passages.glossary_of), and its content hash is
+# that text's
 
 SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,7 +61,7 @@ CREATE TABLE passages(
     seq_start INTEGER NOT NULL, seq_end INTEGER NOT NULL,   -- 0-based, inclusive, into lines.seq
     title TEXT NOT NULL,                                    -- the document's title, for passages_fts
     section TEXT NOT NULL, text TEXT NOT NULL, footnote INTEGER NOT NULL,
-    content_hash TEXT NOT NULL,                             -- sha256 of title, section, text, newline-joined
+    content_hash TEXT NOT NULL,                             -- sha256 of title, section, text, newline-joined, + gloss
     vector_row INTEGER NOT NULL UNIQUE                      -- row in vectors.faiss
         CHECK (vector_row = passage_id - 1)
 );
@@ -70,8 +73,8 @@ CREATE TABLE spans(                                         -- sentences: what a
     span_id INTEGER PRIMARY KEY,
     doc_id INTEGER NOT NULL REFERENCES documents,
     seq_start INTEGER NOT NULL, seq_end INTEGER NOT NULL,
-    text TEXT NOT NULL, content_hash TEXT NOT NULL,         -- sha256 of text
-    context_hash TEXT NOT NULL,                             -- sha256 of title, section, text, newline-joined
+    text TEXT NOT NULL, content_hash TEXT NOT NULL,         -- sha256 of text + gloss (Span.embed_text)
+    context_hash TEXT NOT NULL,                             -- sha256 of title, section, text, newline-joined, + gloss
     vector_row INTEGER NOT NULL UNIQUE                      -- row in spans.faiss: the unit mean of both embeddings
         CHECK (vector_row = span_id - 1)
 );
@@ -164,6 +167,14 @@ def parsed_documents(conn: sqlite3.Connection) -> list[tuple[str, int, str]]:
 def added_at(conn: sqlite3.Connection) -> dict[str, str]:
     """sha256 -> when that content was first indexed."""
     return dict(conn.execute("SELECT sha256, added_at FROM documents").fetchall())
+
+
+def glossaries(conn: sqlite3.Connection) -> dict[int, dict[str, str]]:
+    """doc_id → the acronyms its stored lines define (passages.glossary_of, read back)."""
+    texts: dict[int, list[str]] = {}
+    for doc_id, text in conn.execute("SELECT doc_id, text FROM lines ORDER BY doc_id, seq"):
+        texts.setdefault(doc_id, []).append(text)
+    return {doc_id: glossary(" ".join(lines)) for doc_id, lines in texts.items()}
 
 
 def cached_vectors(conn: sqlite3.Connection, hashes: Iterable[str]) -> dict[str, np.ndarray]:

@@ -10,7 +10,9 @@ Training pairs are mined from the corpus text, never from gold answers (eval/):
   * a section heading → the section's first sentence, alone (a section opens with what it
     is about), against a later sentence of the section as a hard negative.
 Passages are written as the index embeds them (title, section path, text), sentences as
-they are embedded alone (gtindex scores sentences as well as passages: search/__init__.py).
+they are embedded alone (gtindex scores sentences as well as passages: search/__init__.py),
+both without the acronyms' long forms the index has added since (passages.glossary_of):
+the shipped layers were trained before them, and the pairs are mined as they were then.
 The bundled MiniLM is trained on them with the loss it was trained with (multiple-negatives
 ranking: the other passages and sentences of a batch are the negatives), one pass, its word
 and position embeddings frozen, so only the transformer layers change and only they are

@@ -19,6 +19,8 @@ STATUSES = ("draft", "final")
 # 0.62 / 0.557, unseen 0.68 / 0.603; re-chosen on it by the same cross-validation they score
 # 0.76 / 0.609 held out (fold sd 0.063). Its second tuning (TUNED_VERSION 2): dev 0.82 /
 # 0.644, own 0.70 / 0.584, unseen 0.72 / 0.614; re-chosen, 0.76 / 0.625 held out (sd 0.076).
+# With each text embedded followed by its acronyms' long forms (index format 7): dev 0.78 /
+# 0.652, own 0.72 / 0.610, unseen 0.72 / 0.634; re-chosen, 0.75 / 0.631 held out (sd 0.093).
 # Re-chosen on dev and own together from a wider grid (a quarter to eight times each of
 # the other three against span_dense), the held-out folds score worse than these weights
 # (MRR@10 0.557 against 0.565): refitting does not carry over.
