@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -202,3 +203,41 @@ def test_cli_add_and_build_without_sources_use_the_recorded_ones(work, tmp_path)
     assert recorded_sources(index_dir) == [sources.resolve(), (HTML_DIR / PLAN).resolve()]
     missing = runner.invoke(main, ["add", str(tmp_path / "nope.pdf"), "--index", str(index_dir)])
     assert missing.exit_code == 2 and "nope.pdf: no such file or folder" in missing.output
+
+
+def _live_sqlite(index_dir: Path) -> Path:
+    return index_dir / (index_dir / "CURRENT").read_text().strip() / "index.sqlite"
+
+
+def _embedded_hashes(index_dir: Path) -> dict[str, set[str]]:
+    """Each document's content hashes: of every text embedded for its passages and sentences."""
+    conn = sqlite3.connect(_live_sqlite(index_dir))
+    hashes: dict[str, set[str]] = {}
+    for doc, *keys in conn.execute(
+            "SELECT doc, spans.content_hash, context_hash FROM spans JOIN documents USING (doc_id)"
+            " UNION ALL SELECT doc, content_hash, content_hash FROM passages JOIN documents USING (doc_id)"):
+        hashes.setdefault(doc, set()).update(keys)
+    conn.close()
+    return hashes
+
+
+def test_adding_a_guidance_re_embeds_nothing_of_the_others(work, tmp_path):
+    """A text is embedded with the long forms of the acronyms its own document defines, never
+    another's: adding a guidance leaves every other document's embedded texts as they were,
+    and embeds only its own texts that the index does not hold yet."""
+    from gtindex.passages import content_hash
+
+    _sources, index_dir = work
+    before = _embedded_hashes(index_dir)
+    conn = sqlite3.connect(_live_sqlite(index_dir))
+    glossed = sum(stored != content_hash(text) for text, stored in conn.execute("SELECT text, content_hash FROM spans"))
+    conn.close()
+    assert glossed > 0  # the stability Q&A uses acronyms it defines: the property is not vacuous
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.copy(PDF_DIR / DONATION, outside / DONATION)
+    report = add_documents([outside / DONATION], index_dir)
+    after = _embedded_hashes(index_dir)
+    assert {doc: keys for doc, keys in after.items() if doc != DONATION} == before
+    known = set().union(*before.values())
+    assert report.embedded == len(after[DONATION] - known) > 0  # its own new texts, nothing else
