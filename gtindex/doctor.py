@@ -339,7 +339,6 @@ def _embed_text(row, terms: dict[int, dict[str, str]]) -> str:
     return glossed(text, gloss(text, terms.get(row["doc_id"], {})))
 
 
-
 def _cosine(a: np.ndarray, b: np.ndarray) -> float:
     with np.errstate(over="ignore", invalid="ignore"):
         return float(np.dot(a.astype(np.float64), b.astype(np.float64)))

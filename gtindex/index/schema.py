@@ -16,9 +16,9 @@ from urllib.parse import quote
 import numpy as np
 
 from .. import lexical
+from ..acronyms import glossary
 from ..documents import Document, Line, Link
 from ..errors import IndexError_
-from ..acronyms import glossary
 from ..passages import Passage, Span
 
 INDEX_FORMAT = 7  # 2: doc_names.path, versions table; 3: sentence vectors (spans.faiss), spans_fts; 4: acronyms;
