@@ -18,8 +18,9 @@ of the same section may answer too). The model: the tuned MiniLM with a linear h
 mean-pooled pair, trained listwise (softmax over the positive and its negatives), one pass,
 4 groups a step, learning rate 2e-5, its word embeddings frozen: settings set before scoring.
 
-Measured 2026-12-06 (2 CPU cores; 3,215 groups: 1,631 headings, 1,500 crops, 84 questions;
-6.5 negatives each; 803 steps, 13 min).
+Measured 2026-12-06 on an index of format 6, before texts carried their acronyms' long forms
+(2 CPU cores; 3,215 groups: 1,631 headings, 1,500 crops, 84 questions; 6.5 negatives each;
+803 steps, 13 min).
 hit@1 / hit@5 / MRR@10 / exact lines@1, `gtindex eval`'s scorer:
 
     set     shipped                    model, first 5            fused with the hit order (RRF), first 3 / first 5
