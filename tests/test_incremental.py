@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import HTML_DIR, PDF_DIR
+from gtindex.index import generations
 from gtindex.index.manifest import file_sha256
 from gtindex.build import add_documents, build_index, recorded_sources, remove_documents
 from gtindex.cli import main
@@ -205,13 +206,9 @@ def test_cli_add_and_build_without_sources_use_the_recorded_ones(work, tmp_path)
     assert missing.exit_code == 2 and "nope.pdf: no such file or folder" in missing.output
 
 
-def _live_sqlite(index_dir: Path) -> Path:
-    return index_dir / (index_dir / "CURRENT").read_text().strip() / "index.sqlite"
-
-
 def _embedded_hashes(index_dir: Path) -> dict[str, set[str]]:
     """Each document's content hashes: of every text embedded for its passages and sentences."""
-    conn = sqlite3.connect(_live_sqlite(index_dir))
+    conn = sqlite3.connect(generations.current_generation(index_dir) / generations.SQLITE_FILE)
     hashes: dict[str, set[str]] = {}
     for doc, *keys in conn.execute(
             "SELECT doc, spans.content_hash, context_hash FROM spans JOIN documents USING (doc_id)"
@@ -229,7 +226,7 @@ def test_adding_a_guidance_re_embeds_nothing_of_the_others(work, tmp_path):
 
     _sources, index_dir = work
     before = _embedded_hashes(index_dir)
-    conn = sqlite3.connect(_live_sqlite(index_dir))
+    conn = sqlite3.connect(generations.current_generation(index_dir) / generations.SQLITE_FILE)
     glossed = sum(stored != content_hash(text) for text, stored in conn.execute("SELECT text, content_hash FROM spans"))
     conn.close()
     assert glossed > 0  # the stability Q&A uses acronyms it defines: the property is not vacuous
