@@ -135,6 +135,27 @@ def build_query(text: str) -> LexicalQuery:
     return LexicalQuery(tuple(dict.fromkeys(terms)), tuple(dict.fromkeys(phrases)))
 
 
+# A section of Title 21 printed with its part glued to "CFR" ("21CFR801.109(e)",
+# "CFR803.12(a)"): unicode61 reads one token "21cfr801" where a user types "21 CFR 801.109",
+# and the reverse. Three such places in the shared corpus; without this the one document
+# stating 801.109 was never found by it.
+_GLUED_PART = re.compile(r"(?:21)?cfr(\d{1,4})")
+_PART = re.compile(r"\d{1,4}")
+
+
+def spellings(phrase: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
+    """The phrase and the other ways a document prints the same reference: a CFR section
+    ("801 109") also as "cfr801 109" and "21cfr801 109", and a glued one as the spaced."""
+    if len(phrase) < 2 or not phrase[1].isdigit():
+        return (phrase,)
+    glued = _GLUED_PART.fullmatch(phrase[0])
+    part = glued.group(1) if glued else phrase[0] if _PART.fullmatch(phrase[0]) else None
+    if part is None:
+        return (phrase,)
+    forms = [(part, *phrase[1:]), (f"cfr{part}", *phrase[1:]), (f"21cfr{part}", *phrase[1:])]
+    return (phrase, *(form for form in forms if form != phrase))
+
+
 @dataclass(frozen=True)
 class Citing:
     """Where one reference phrase stands: sentences stating it, passages headed by it."""
@@ -144,11 +165,12 @@ class Citing:
 
 
 def citing(conn: sqlite3.Connection, phrase: tuple[str, ...], limit: int, doc_ids: list[int] | None = None) -> Citing:
-    """Sentences whose text holds the phrase (at most `limit`), and passages whose section
-    path holds it. No bm25: membership is the signal, and skipping the ranking keeps it cheap."""
-    quoted = '"' + " ".join(phrase) + '"'
+    """Sentences whose text holds the phrase in any of its spellings (at most `limit`), and
+    passages whose section path holds it. No bm25: membership is the signal, and skipping the
+    ranking keeps it cheap."""
+    quoted = " OR ".join('"' + " ".join(spelling) + '"' for spelling in spellings(phrase))
     spans = _fts_rows(conn, "spans", "span_id", quoted, doc_ids, limit)
-    headed = _fts_rows(conn, "passages", "passage_id", f"section : {quoted}", doc_ids, None)
+    headed = _fts_rows(conn, "passages", "passage_id", f"section : ({quoted})", doc_ids, None)
     return Citing(frozenset(row[0] for row in spans), frozenset(row[0] for row in headed))
 
 

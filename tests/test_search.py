@@ -230,6 +230,17 @@ def test_references_are_numbers_and_designations():
     assert query.cited_by("QUALITY RISK MANAGEMENT Q9") == ()  # Q9 is not Q9(R1)
 
 
+def test_a_cfr_section_is_also_looked_for_as_guidances_print_it_glued():
+    """"21CFR801.109(e)" is one token "21cfr801" to FTS5: a user typing "21 CFR 801.109"
+    must still find it, and one typing it glued must find the spaced form."""
+    assert lexical.spellings(("801", "109", "e")) == (("801", "109", "e"), ("cfr801", "109", "e"),
+                                                      ("21cfr801", "109", "e"))
+    assert set(lexical.spellings(("21cfr801", "109"))) == {("21cfr801", "109"), ("801", "109"), ("cfr801", "109")}
+    assert lexical.spellings(("q9", "r1")) == (("q9", "r1"),)  # a designation is not a CFR section
+    assert lexical.spellings(("506", "c")) == (("506", "c"),)  # an Act section has no part.section
+    assert lexical.spellings(("12345", "1")) == (("12345", "1"),)  # no CFR part has five digits
+
+
 def test_reference_share_counts_the_sentence_and_its_section_heading():
     from gtindex.search.candidates import Span as _Span
     from gtindex.search.references import shares as _reference_shares
