@@ -15,6 +15,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +70,12 @@ class _Context:
     manifest: dict | None = None
     conn: sqlite3.Connection | None = None
     vectors: np.ndarray | None = None  # every row of vectors.faiss
+
+    @cached_property
+    def glossaries(self) -> dict[int, dict[str, str]]:
+        """doc_id → the acronyms its stored lines define (schema.glossaries), read once: the
+        passage check and both model checks re-derive embedded text from them."""
+        return schema.glossaries(self.conn)
 
 
 def diagnose(index_dir: Path | str, build_model: bool = True) -> DoctorReport:
@@ -300,7 +307,7 @@ def _check_passage_vectors(context: _Context) -> str:
     )
     problems = []
     seen = 0
-    terms = schema.glossaries(conn)
+    terms = context.glossaries
     for number, row in enumerate(rows):
         seen += 1
         if row["vector_row"] != number:
@@ -353,8 +360,7 @@ def _sample_passages(context: _Context) -> list[tuple[str, int]]:
     marks = ",".join("?" * len(picks))
     rows = context.conn.execute(
         f"SELECT doc_id, title, section, text, vector_row FROM passages WHERE vector_row IN ({marks})", picks)
-    terms = schema.glossaries(context.conn)
-    samples = [(_embed_text(r, terms), r["vector_row"]) for r in rows]
+    samples = [(_embed_text(r, context.glossaries), r["vector_row"]) for r in rows]
     if not samples:
         raise _Failed("no passage points at the sampled vector rows")
     return samples
