@@ -139,8 +139,7 @@ def build_query(text: str) -> LexicalQuery:
 # "CFR803.12(a)"): unicode61 reads one token "21cfr801" where a user types "21 CFR 801.109",
 # and the reverse. Three such places in the shared corpus; without this the one document
 # stating 801.109 was never found by it.
-_GLUED_PART = re.compile(r"(?:21)?cfr(\d{1,4})")
-_PART = re.compile(r"\d{1,4}")
+_CFR_PART = re.compile(r"(?:(?:21)?cfr)?(\d{1,4})")  # "801", or glued "cfr801", "21cfr801"
 
 
 def spellings(phrase: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
@@ -148,10 +147,10 @@ def spellings(phrase: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     ("801 109") also as "cfr801 109" and "21cfr801 109", and a glued one as the spaced."""
     if len(phrase) < 2 or not phrase[1].isdigit():
         return (phrase,)
-    glued = _GLUED_PART.fullmatch(phrase[0])
-    part = glued.group(1) if glued else phrase[0] if _PART.fullmatch(phrase[0]) else None
-    if part is None:
+    cfr_part = _CFR_PART.fullmatch(phrase[0])
+    if cfr_part is None:
         return (phrase,)
+    part = cfr_part.group(1)
     forms = [(part, *phrase[1:]), (f"cfr{part}", *phrase[1:]), (f"21cfr{part}", *phrase[1:])]
     return (phrase, *(form for form in forms if form != phrase))
 
