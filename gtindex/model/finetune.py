@@ -56,11 +56,14 @@ KINDS = ("question", "heading", "cloze", "question-sentence", "heading-sentence"
 # down), the average of two seeds' weights, and cropped-sentence queries (a run of a
 # sentence's own words → the sentence, against a later sentence of its section: MRR@10 up
 # 0.001-0.013 on each set with seeds 13 and 14; with seed 15 down on dev and unseen, up on
-# own), the same crops with WordNet synonyms swapped in (dev and own down), and leaving out
-# of each batch the negatives that the untuned MiniLM scores above the pair's positive
-# (GISTEmbed-style false-negative masking; dev and own down). None raised every set by more
-# than the spread of seeds (three seeds of this mining: MRR@10 dev 0.638-0.644, own
-# 0.565-0.597, unseen 0.593-0.617).
+# own), the same crops with WordNet synonyms swapped in (dev and own down), leaving out of
+# each batch the negatives that the untuned MiniLM scores above the pair's positive
+# (GISTEmbed-style false-negative masking; dev and own down), a glossary or "X means ..."
+# definition, its term left out → a sentence of the document using the term (192 pairs;
+# MRR@10 down on every set), and a normative sentence turned by rule into the question it
+# answers ("X should Y." → "Should X Y?"; 800 pairs; own up, unseen down, hit@5 down on every
+# set). None raised every set by more than the spread of seeds (three seeds of this mining:
+# MRR@10 dev 0.638-0.644, own 0.565-0.597, unseen 0.593-0.617).
 
 
 @dataclass(frozen=True)
