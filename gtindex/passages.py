@@ -295,7 +295,7 @@ def _windows(sizes: list[int], header: int, chars: list[int] | None = None) -> I
 _SENTENCE_END = re.compile(r"[.?!][\"'”’)\]]*\s+(?=[A-Z0-9“\"'(\[•§])")
 _ABBREVIATIONS = {
     "e.g", "i.e", "etc", "u.s", "no", "nos", "sec", "secs", "ref", "refs", "fig", "figs", "vs",
-    "dr", "mr", "ms", "al", "approx", "inc", "cf", "vol", "ch", "p", "pp", "para", "art", "st",
+    "dr", "mr", "ms", "al", "approx", "rev", "inc", "cf", "vol", "ch", "p", "pp", "para", "art", "st",
     "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s.c",
 }
 # A line opening with a bullet or an enumerator starts a new span even without a period
@@ -356,9 +356,17 @@ def _sentence_spans(document: Document, run: list[int], terms: dict[str, str]) -
         yield from _chunk(document, run[first : last + 1], sentence, terms)
 
 
+# A list item's label alone ("3.", "b.", "ii.", "IV.", "2).") before the item's first
+# sentence: the period ends the label, not a sentence, so the label stays with the item.
+# Roman numerals in one case only, so that a footnote's "Id." stays a sentence.
+_ITEM_LABEL = re.compile(r"\(?(?:\d{1,3}|[a-zA-Z]|[ivxl]{2,5}|[IVXL]{2,5})[.)]+")
+
+
 def _sentence_bounds(text: str) -> Iterator[tuple[int, int]]:
     start = 0
     for match in _SENTENCE_END.finditer(text):
+        if _ITEM_LABEL.fullmatch(text[start : match.start() + 1].strip()):
+            continue
         word = text[start : match.start()].rsplit(None, 1)[-1] if text[start : match.start()].strip() else ""
         if text[match.start()] == "." and word.lower().rstrip(".").lstrip("(") in _ABBREVIATIONS:
             continue

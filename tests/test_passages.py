@@ -1,6 +1,8 @@
 """Passages stay inside one section, fit the model, overlap; spans map sentences to lines."""
 from __future__ import annotations
 
+import re
+
 from gtindex.documents import KIND_BODY, KIND_FOOTNOTE, KIND_HEADING, LINE_KIND_PRINTED, Document, Line
 from gtindex.embedding import MAX_TOKENS, count_tokens
 from gtindex.sources.html import parse_html
@@ -129,6 +131,38 @@ def test_dash_and_symbol_font_bullets_start_their_own_spans():
     lines = [Line(1, "1", 10 + i, 1 + i, KIND_BODY, "S", text) for i, text in enumerate(texts)]
     spans = make_spans(Document("t.pdf", "pdf", "4" * 64, lines=lines))
     assert [(s.seq_start, s.seq_end) for s in spans] == [(0, 1), (2, 2), (3, 4)]
+
+
+def test_a_list_label_stays_with_its_items_first_sentence():
+    """ "3. Sponsors should ..." is one sentence, not "3." and "Sponsors should ...": a label
+    alone would be embedded and cited as a sentence of its own. Nor does "(Rev. 2)" end one."""
+    texts = ["2. Sponsors should update the box. (It appears at the top.) Sponsors should",
+             "indicate a version date each time they submit.",
+             "3. Sponsors should update the template. Sponsors can highlight new information.",
+             "ii. The second item. IV. The fourth item. See Table 3. Id. at 5.",
+             "See ANDA Submissions (Rev. 2). Section 314.50(d)."]
+    lines = [Line(1, "1", 10 + i, 1 + i, KIND_BODY, "S", text) for i, text in enumerate(texts)]
+    spans = make_spans(Document("t.pdf", "pdf", "5" * 64, lines=lines))
+    assert [s.text for s in spans] == [
+        "2. Sponsors should update the box.", "(It appears at the top.)",
+        "Sponsors should indicate a version date each time they submit.",
+        "3. Sponsors should update the template.", "Sponsors can highlight new information.",
+        "ii. The second item.", "IV. The fourth item.", "See Table 3.", "Id. at 5.",
+        "See ANDA Submissions (Rev. 2).", "Section 314.50(d).",
+    ]
+
+
+def test_real_numbered_items_keep_their_labels():
+    """The TPP draft numbers its labeling concepts "1." to "3."; none of its sentences is a
+    list label alone."""
+    from gtindex.sources.pdf import parse_pdf
+
+    document = parse_pdf(PDF_DIR / "fda-target-product-profile-draft-2007.pdf")
+    spans = make_spans(document)
+    item = next(s for s in spans if "update the template at appropriate milestones" in s.text)
+    assert item.text == "3. Sponsors should update the template at appropriate milestones."
+    assert [document.lines[seq].line for seq in range(item.seq_start, item.seq_end + 1)] == [229]
+    assert not [s.text for s in spans if re.fullmatch(r"\(?(\d{1,3}|[a-zA-Z]|[ivxIVX]{2,5})[.)]+", s.text)]
 
 
 def test_real_refuse_to_file_list_items_are_cited_alone():
