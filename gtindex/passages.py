@@ -360,12 +360,22 @@ def _sentence_spans(document: Document, run: list[int], terms: dict[str, str]) -
 # sentence: the period ends the label, not a sentence, so the label stays with the item.
 # Roman numerals in one case only, so that a footnote's "Id." stays a sentence.
 _ITEM_LABEL = re.compile(r"\(?(?:\d{1,3}|[a-zA-Z]|[ivxl]{2,5}|[IVXL]{2,5})[.)]+")
+# A bare "Yes." or "No." (after a label: "A. Yes.") answers nothing without the sentence
+# that gives the reason, so it stays with the next one.
+_BARE_ANSWER = re.compile(r"(?:[A-Z][.)]\s*)?(?:Yes|No)[.,]")
+# A source tag closing a run, "... value measured. (ICH Q2)", belongs to the sentence before
+# it: a parenthesis with no sentence end inside it, and nothing after it.
+_TRAILING_TAG = re.compile(r"\s*\((?:[^.?!]|[.?!](?=[^\s)]))*\)\s*")
 
 
 def _sentence_bounds(text: str) -> Iterator[tuple[int, int]]:
     start = 0
     for match in _SENTENCE_END.finditer(text):
         if _ITEM_LABEL.fullmatch(text[start : match.start() + 1].strip()):
+            continue
+        if _BARE_ANSWER.fullmatch(text[start : match.start() + 1].strip()):
+            continue
+        if _TRAILING_TAG.fullmatch(text, match.end()):
             continue
         word = text[start : match.start()].rsplit(None, 1)[-1] if text[start : match.start()].strip() else ""
         if text[match.start()] == "." and word.lower().rstrip(".").lstrip("(") in _ABBREVIATIONS:

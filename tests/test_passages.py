@@ -135,12 +135,15 @@ def test_dash_and_symbol_font_bullets_start_their_own_spans():
 
 def test_a_list_label_stays_with_its_items_first_sentence():
     """ "3. Sponsors should ..." is one sentence, not "3." and "Sponsors should ...": a label
-    alone would be embedded and cited as a sentence of its own. Nor does "(Rev. 2)" end one."""
+    alone would be embedded and cited as a sentence of its own. Nor does "(Rev. 2)" end one,
+    a bare "Yes." stays with its reason, and a source tag closing a run with its sentence."""
     texts = ["2. Sponsors should update the box. (It appears at the top.) Sponsors should",
              "indicate a version date each time they submit.",
              "3. Sponsors should update the template. Sponsors can highlight new information.",
              "ii. The second item. IV. The fourth item. See Table 3. Id. at 5.",
-             "See ANDA Submissions (Rev. 2). Section 314.50(d)."]
+             "See ANDA Submissions (Rev. 2). Section 314.50(d).",
+             "Q. Must I test each lens? A. Yes. Testing depends on lens material. (The box is red.)",
+             "Accuracy is the closeness of the values. (ICH Q2)"]
     lines = [Line(1, "1", 10 + i, 1 + i, KIND_BODY, "S", text) for i, text in enumerate(texts)]
     spans = make_spans(Document("t.pdf", "pdf", "5" * 64, lines=lines))
     assert [s.text for s in spans] == [
@@ -149,6 +152,8 @@ def test_a_list_label_stays_with_its_items_first_sentence():
         "3. Sponsors should update the template.", "Sponsors can highlight new information.",
         "ii. The second item.", "IV. The fourth item.", "See Table 3.", "Id. at 5.",
         "See ANDA Submissions (Rev. 2).", "Section 314.50(d).",
+        "Q. Must I test each lens?", "A. Yes. Testing depends on lens material.", "(The box is red.)",
+        "Accuracy is the closeness of the values. (ICH Q2)",
     ]
 
 
@@ -163,6 +168,18 @@ def test_real_numbered_items_keep_their_labels():
     assert item.text == "3. Sponsors should update the template at appropriate milestones."
     assert [document.lines[seq].line for seq in range(item.seq_start, item.seq_end + 1)] == [229]
     assert not [s.text for s in spans if re.fullmatch(r"\(?(\d{1,3}|[a-zA-Z]|[ivxIVX]{2,5})[.)]+", s.text)]
+
+
+def test_real_yes_answers_and_glossary_source_tags_stay_with_their_sentences():
+    from gtindex.sources.pdf import parse_pdf
+
+    lenses = make_spans(parse_pdf(PDF_DIR / "fda-cdrh-impact-resistant-lenses-qa-2010.pdf"))
+    assert any(s.text == "A. Yes. Testing depends on lens material." for s in lenses)
+    assert not [s.text for s in lenses if s.text in ("Yes.", "A. Yes.")]
+    q2 = make_spans(parse_pdf(PDF_DIR / "ich-q2r2-validation-analytical-procedures-2023.pdf"))
+    tagged = [s.text for s in q2 if s.text.endswith("(ICH Q2)")]
+    assert len(tagged) > 10 and "(ICH Q2)" not in tagged
+    assert any(t.endswith("the value or set of values measured. (ICH Q2)") for t in tagged)
 
 
 def test_real_refuse_to_file_list_items_are_cited_alone():
