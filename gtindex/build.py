@@ -27,7 +27,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,7 @@ from .errors import GtindexError, IndexError_
 from .index import catalogue, generations, lock, schema
 from .index import manifest as manifests
 from .index.staging import StagedGeneration
-from .passages import Passage, Span, make_passages, make_spans
+from .passages import Passage, Reading, Span, make_passages, make_spans, reading_key, reading_places
 from .progress import ProgressFn, progress_reporter, timed_stage
 from .versions import Edition, VersionLink, link_versions
 
@@ -335,6 +335,9 @@ def _build(
     with timed_stage(report.stage_seconds, "split"):
         passages = [p for doc in documents for p in make_passages(doc)]
         spans = [s for doc in documents for s in make_spans(doc)]
+        places = reading_places(passages, spans)
+        spans = [replace(span, reading_key=reading_key(passages[place.passage], place)) if place else span
+                 for span, place in zip(spans, places)]
     with timed_stage(report.stage_seconds, "versions"):
         links = link_versions(
             Edition(doc.doc, doc.title, doc.status, doc.date, doc.center) for doc in documents
@@ -349,12 +352,12 @@ def _build(
     fingerprint = manifests.fingerprint(_fingerprint_header(target, report), documents, names, passages, spans, links)
     if previous is not None and previous.manifest.get("fingerprint") == fingerprint:
         report.up_to_date = True
-        report.reused = len(_texts_to_embed(passages, spans))
+        report.reused = len(_texts_to_embed(passages, spans)) + len(_readings(spans, places))
         report.generation = previous.path.name
         return
 
     with timed_stage(report.stage_seconds, "embed"):
-        vectors = _embeddings(passages, spans, previous, progress, report)
+        vectors = _embeddings(passages, spans, places, previous, progress, report)
     generations.pause_point("embedded")
     with _staged_generation(index_dir) as staged:
         with timed_stage(report.stage_seconds, "write"):
@@ -483,40 +486,72 @@ def _added_at(previous: _Previous | None) -> dict[str, str]:
 def _embeddings(
     passages: list[Passage],
     spans: list[Span],
+    places: list[Reading | None],
     previous: _Previous | None,
     progress: ProgressFn,
     report: BuildReport,
 ) -> dict[str, np.ndarray]:
-    """content_hash → vector for every passage and span, embedding only what is new."""
+    """content_hash → vector for every passage and span, computing only what is new. A
+    passage to embed, or holding a sentence whose vector is new, goes through the model
+    once (encoder.read): its vector and its sentences' vectors come from that one pass."""
     texts = _texts_to_embed(passages, spans)
-    vectors = schema.cached_vectors(previous.conn, texts) if previous is not None else {}
+    reads = _readings(spans, places)
+    vectors = schema.cached_vectors(previous.conn, [*texts, *reads]) if previous is not None else {}
     missing = [key for key in texts if key not in vectors]
-    report.reused = len(texts) - len(missing)
-    report.embedded = len(missing)
-    if missing:
-        from .embedding import load_build_encoder
+    unread = [key for key in reads if key not in vectors]
+    report.reused = len(texts) + len(reads) - len(missing) - len(unread)
+    report.embedded = len(missing) + len(unread)
+    if not (missing or unread):
+        return vectors
+    from .embedding import load_build_encoder
 
-        encoder = load_build_encoder()
-        done = 0
-        progress("embed", 0, len(missing))
+    encoder = load_build_encoder()
+    to_read: dict[int, list[str]] = {}  # passage index -> keys of the sentence vectors read in it
+    passage_index = {p.content_hash: i for i, p in enumerate(passages)}
+    for key in missing:
+        if key in passage_index:
+            to_read.setdefault(passage_index[key], [])
+    for key in unread:
+        to_read.setdefault(reads[key].passage, []).append(key)
+    alone = [key for key in missing if key not in passage_index]  # sentences no passage holds
+    done, total = 0, len(to_read) + len(alone)
+    progress("embed", 0, total)
 
-        def advance(n: int) -> None:
-            nonlocal done
-            done += n
-            progress("embed", done, len(missing))
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        progress("embed", done, total)
 
-        new = encoder.encode([texts[key] for key in missing], progress=advance)
-        vectors.update(zip(missing, new))
+    order = list(to_read)
+    ranges = [[(reads[key].start, reads[key].end) for key in to_read[i]] for i in order]
+    whole, read = encoder.read([passages[i].embed_text for i in order], ranges, progress=advance)
+    cut_off: list[str] = []
+    for i, vector, sentence_vectors in zip(order, whole, read):
+        vectors[passages[i].content_hash] = vector
+        for key, sentence_vector in zip(to_read[i], sentence_vectors):
+            if sentence_vector is None:
+                cut_off.append(key)
+            else:
+                vectors[key] = sentence_vector
+    # A sentence past the model's reach in its passage (never in the default corpus) is
+    # embedded after its heading instead, and cached under the same key.
+    context = {s.context_hash: s.context_text for s in spans}
+    fallback = alone + cut_off
+    vectors.update(zip(fallback, encoder.encode([context[key] for key in fallback], progress=advance)))
     return vectors
 
 
 def _texts_to_embed(passages: list[Passage], spans: list[Span]) -> dict[str, str]:
-    """content_hash → text of everything a generation embeds: each passage, and each
-    sentence alone and in its context."""
+    """content_hash → text of what a generation embeds whole: each passage, and each
+    sentence no passage's text holds (after its heading)."""
     texts = {p.content_hash: p.embed_text for p in passages}
-    texts.update({s.content_hash: s.embed_text for s in spans})
-    texts.update({s.context_hash: s.context_text for s in spans})
+    texts.update({s.context_hash: s.context_text for s in spans if not s.reading_key})
     return texts
+
+
+def _readings(spans: list[Span], places: list[Reading | None]) -> dict[str, Reading]:
+    """reading key → where that sentence vector is read."""
+    return {span.reading_key: place for span, place in zip(spans, places) if place is not None}
 
 
 # --------------------------------------------------------------------------- write

@@ -303,6 +303,42 @@ class SentenceTransformerEncoder:
         return vectors
 
 
+    def read(self, texts: Sequence[str], places: Sequence[Sequence[tuple[int, int]]], batch_size: int = 32,
+             progress: Progress | None = None) -> tuple[np.ndarray, list[list[np.ndarray | None]]]:
+        """Each text through the model once (late chunking): its vector, as encode() gives it
+        (the mean of its word pieces' output vectors, unit length), and for each (start, end)
+        character range of it in `places`, the unit mean of the output vectors of the word
+        pieces inside that range; None for a range the model does not reach (cut off)."""
+        import torch
+
+        texts, vectors = _prepare(texts, batch_size, self.dim)
+        read: list[list[np.ndarray | None]] = [[] for _ in texts]
+        network, tokenizer = self._model[0].auto_model, self._model.tokenizer
+        for batch in _batches_by_length(count_tokens(texts), batch_size) if texts else []:
+            encoded = tokenizer([texts[i] for i in batch], padding=True, truncation=True,
+                                max_length=self._model.max_seq_length, return_offsets_mapping=True,
+                                return_tensors="pt")
+            offsets = encoded.pop("offset_mapping").numpy()
+            with torch.inference_mode():
+                states = network(**encoded).last_hidden_state.numpy()
+            mask = encoded["attention_mask"].numpy().astype(bool)
+            for row, i in enumerate(batch):
+                vectors[i] = _unit(states[row][mask[row]].mean(axis=0))
+                starts, ends = offsets[row, :, 0], offsets[row, :, 1]
+                real = mask[row] & (ends > starts)  # word pieces, not [CLS], [SEP] or padding
+                for start, end in places[i]:
+                    inside = real & (starts >= start) & (ends <= end)
+                    read[i].append(_unit(states[row][inside].mean(axis=0)) if inside.any() else None)
+            if progress is not None:
+                progress(len(batch))
+        return vectors, read
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm if norm else vector).astype(np.float32)
+
+
 def load_build_encoder(threads: int | None = None, tuned: bool = True) -> Encoder:
     """sentence-transformers over the bundled model; `threads` sets torch's CPU threads.
     tuned=False: the bundled model as it ships (the bench's naive baseline)."""

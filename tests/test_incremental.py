@@ -207,13 +207,13 @@ def test_cli_add_and_build_without_sources_use_the_recorded_ones(work, tmp_path)
 
 
 def _embedded_hashes(index_dir: Path) -> dict[str, set[str]]:
-    """Each document's content hashes: of every text embedded for its passages and sentences."""
+    """Each document's vector keys: of every passage embedded and sentence vector read."""
     conn = sqlite3.connect(generations.current_generation(index_dir) / generations.SQLITE_FILE)
     hashes: dict[str, set[str]] = {}
-    for doc, *keys in conn.execute(
-            "SELECT doc, spans.content_hash, context_hash FROM spans JOIN documents USING (doc_id)"
-            " UNION ALL SELECT doc, content_hash, content_hash FROM passages JOIN documents USING (doc_id)"):
-        hashes.setdefault(doc, set()).update(keys)
+    for doc, key in conn.execute(
+            "SELECT doc, context_hash FROM spans JOIN documents USING (doc_id)"
+            " UNION ALL SELECT doc, content_hash FROM passages JOIN documents USING (doc_id)"):
+        hashes.setdefault(doc, set()).add(key)
     conn.close()
     return hashes
 

@@ -6,7 +6,7 @@ import re
 from gtindex.documents import KIND_BODY, KIND_FOOTNOTE, KIND_HEADING, LINE_KIND_PRINTED, Document, Line
 from gtindex.embedding import MAX_TOKENS, count_tokens
 from gtindex.sources.html import parse_html
-from gtindex.passages import content_hash, make_passages, make_spans
+from gtindex.passages import Span, content_hash, make_passages, make_spans, reading_places
 
 from conftest import HTML_DIR, PDF_DIR
 
@@ -193,6 +193,41 @@ def test_real_refuse_to_file_list_items_are_cited_alone():
     numbers = [document.lines[seq].line for seq in range(item.seq_start, item.seq_end + 1)]
     assert numbers == [239, 240]
     assert item.text.startswith("‒ The NDA does not contain an accurate and complete English")
+
+
+def test_each_sentence_is_read_where_it_sits_nearest_the_middle_of_a_passage():
+    """Its characters in that passage's embedded text are the sentence; of the overlapping
+    windows holding its line, the one whose middle line is nearest it (the lines are of
+    equal length); a sentence no passage's text holds has no place."""
+    document = _document({"I. INTRODUCTION": 60})
+    passages = make_passages(document)
+    spans = make_spans(document)
+    places = reading_places(passages, spans)
+    assert len(places) == len(spans) == 60
+    for span, place in zip(spans, places):
+        passage = passages[place.passage]
+        assert passage.embed_text[place.start:place.end] == span.text
+        holding = [p for p in passages if p.seq_start <= span.seq_start <= p.seq_end]
+        assert len(holding) >= 1
+        distance = lambda p: abs(span.seq_start - (p.seq_start + p.seq_end) / 2)
+        assert distance(passage) == min(distance(p) for p in holding)
+    assert len({place.passage for place in places}) > 1
+    stray = Span(document.doc, 3, 3, "A sentence printed nowhere in the document.")
+    assert reading_places(passages, [stray]) == [None]
+
+
+def test_every_sentence_of_a_real_guidance_is_read_in_a_passage():
+    from gtindex.sources.pdf import parse_pdf
+
+    document = parse_pdf(PDF_DIR / "fda-gt-rare-diseases-draft-2018.pdf")
+    passages = make_passages(document)
+    spans = make_spans(document)
+    places = reading_places(passages, spans)
+    assert all(places)
+    for span, place in zip(spans, places):
+        passage = passages[place.passage]
+        assert " ".join(passage.embed_text[place.start:place.end].split()) == " ".join(span.text.split())
+        assert place.start >= len(passage.heading)  # in its lines, not its title or section path
 
 
 def test_span_holders_are_the_passages_holding_each_sentence_whole():

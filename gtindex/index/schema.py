@@ -21,13 +21,14 @@ from ..documents import Document, Line, Link
 from ..errors import IndexError_
 from ..passages import Passage, Span
 
-INDEX_FORMAT = 7  # 2: doc_names.path, versions table; 3: sentence vectors (spans.faiss), spans_fts; 4: acronyms;
+INDEX_FORMAT = 8  # 2: doc_names.path, versions table; 3: sentence vectors (spans.faiss), spans_fts; 4: acronyms;
 # 5: bm25 postings (passages_bm25, spans_bm25), span_passages, layout; ids = vector_row + 1;
 # 6: passages carry their document's title (embedded, and a column of passages_fts); a
 # sentence's vector is the mean of its embeddings alone and in context (spans.context_hash);
 # embeddings is a rowid table; 7: the text embedded for a passage or sentence is followed by
 # the long forms of the acronyms it uses (passages.glossary_of), and its content hash is
-# that text's
+# that text's; 8: a sentence's vector is read inside the passage around it (late chunking,
+# passages.reading_places), cached under spans.context_hash
 
 SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -74,7 +75,7 @@ CREATE TABLE spans(                                         -- sentences: what a
     doc_id INTEGER NOT NULL REFERENCES documents,
     seq_start INTEGER NOT NULL, seq_end INTEGER NOT NULL,
     text TEXT NOT NULL, content_hash TEXT NOT NULL,         -- sha256 of text + gloss (Span.embed_text)
-    context_hash TEXT NOT NULL,                             -- sha256 of title, section, text, newline-joined, + gloss
+    context_hash TEXT NOT NULL,                             -- key of its vector in embeddings (passages.Span.context_hash)
     vector_row INTEGER NOT NULL UNIQUE                      -- row in spans.faiss: the unit mean of both embeddings
         CHECK (vector_row = span_id - 1)
 );

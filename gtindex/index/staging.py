@@ -126,7 +126,7 @@ class StagedGeneration:
         DenseIndex.build(passages).save(self.path / VECTORS_FILE)
         spans = np.zeros((len(self._spans), self.dim), dtype=np.float32)
         for row, span in enumerate(self._spans):
-            spans[row] = sentence_vector(vectors[span.content_hash], vectors[span.context_hash])
+            spans[row] = vectors[span.context_hash]  # read in its passage (passages.reading_places)
         DenseIndex.build(spans).save(self.path / SPANS_FILE)
 
     def commit(self) -> None:
@@ -159,11 +159,3 @@ class StagedGeneration:
             self._conn.close()
             self._conn = None
         shutil.rmtree(self.path, ignore_errors=True)
-
-
-def sentence_vector(alone: np.ndarray, in_context: np.ndarray) -> np.ndarray:
-    """A sentence's search vector: the unit mean of its embeddings alone and in context
-    (passages.Span.context_text says why). Equal weights: nothing fitted."""
-    mean = np.asarray(alone, dtype=np.float64) + np.asarray(in_context, dtype=np.float64)
-    norm = np.linalg.norm(mean)
-    return (mean / norm if norm else mean).astype(np.float32)

@@ -17,9 +17,8 @@
 A hit cites a sentence (a `span`: 1-4 lines), not a whole passage. The signals:
 
 - span_dense:      cosine of the query and the sentence's vector (computed at build time:
-                   the mean of the sentence embedded alone and after its title and section
-                   path, passages.Span.context_text, each followed by the long forms of the
-                   acronyms it uses, passages.glossary_of);
+                   read inside the passage where it sits nearest the middle, the mean of
+                   the model's output vectors for its own word pieces, passages.reading_places);
 - passage_dense:   cosine of the query and the best passage holding the sentence (the
                    title, section path and surrounding lines say what the sentence is
                    about), divided by the query's best passage cosine;
