@@ -21,6 +21,11 @@ STATUSES = ("draft", "final")
 # 0.644, own 0.70 / 0.584, unseen 0.72 / 0.614; re-chosen, 0.76 / 0.625 held out (sd 0.076).
 # With each text embedded followed by its acronyms' long forms (index format 7): dev 0.78 /
 # 0.652, own 0.72 / 0.610, unseen 0.72 / 0.634; re-chosen, 0.75 / 0.631 held out (sd 0.093).
+# With each sentence's vector read inside its passage (late chunking, index format 8): dev
+# 0.78 / 0.657, own 0.75 / 0.653, unseen 0.72 / 0.622; re-chosen, 0.80 / 0.677 held out (sd
+# 0.062). Chosen on the whole of dev (passage_dense 0.3, span_lexical 0.1, passage_lexical
+# 0.4) they score MRR@10 0.692 / 0.668 / 0.624 but cite exact lines less often (dev 0.72 ->
+# 0.56, unseen 0.50 -> 0.43), so they are not taken.
 # Re-chosen on dev and own together from a wider grid (a quarter to eight times each of
 # the other three against span_dense), the held-out folds score worse than these weights
 # (MRR@10 0.557 against 0.565): refitting does not carry over.
