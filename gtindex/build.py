@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -40,6 +41,9 @@ from .index.staging import StagedGeneration
 from .passages import Passage, Reading, Span, make_passages, make_spans, reading_key, reading_places
 from .progress import ProgressFn, progress_reporter, timed_stage
 from .versions import Edition, VersionLink, link_versions
+
+if TYPE_CHECKING:  # torch is imported only when something is embedded
+    from .embedding import SentenceTransformerEncoder
 
 @dataclass
 class BuildReport:
@@ -506,22 +510,26 @@ def _embeddings(
     from .embedding import load_build_encoder
 
     encoder = load_build_encoder()
-    to_read: dict[int, list[str]] = {}  # passage index -> keys of the sentence vectors read in it
     passage_index = {p.content_hash: i for i, p in enumerate(passages)}
-    for key in missing:
-        if key in passage_index:
-            to_read.setdefault(passage_index[key], [])
+    to_read: dict[int, list[str]] = {passage_index[key]: [] for key in missing if key in passage_index}
     for key in unread:
         to_read.setdefault(reads[key].passage, []).append(key)
     alone = [key for key in missing if key not in passage_index]  # sentences no passage holds
-    done, total = 0, len(to_read) + len(alone)
-    progress("embed", 0, total)
+    advance = _counter(progress, "embed", len(to_read) + len(alone))
+    cut_off = _read_passages(encoder, passages, to_read, reads, vectors, advance)
+    # A sentence the model does not reach in its passage (cut off at its word-piece limit:
+    # rare, passages are sized to fit) is embedded after its heading, under the same key.
+    context = {s.context_hash: s.context_text for s in spans}
+    fallback = alone + cut_off
+    vectors.update(zip(fallback, encoder.encode([context[key] for key in fallback], progress=advance)))
+    return vectors
 
-    def advance(n: int) -> None:
-        nonlocal done
-        done += n
-        progress("embed", done, total)
 
+def _read_passages(encoder: SentenceTransformerEncoder, passages: list[Passage], to_read: dict[int, list[str]],
+                   reads: dict[str, Reading], vectors: dict[str, np.ndarray], advance: Callable[[int], None],
+                   ) -> list[str]:
+    """Each passage of `to_read` through the model once: its vector, and the vectors of the
+    sentences read in it, go into `vectors`. Returns the keys of sentences it did not reach."""
     order = list(to_read)
     ranges = [[(reads[key].start, reads[key].end) for key in to_read[i]] for i in order]
     whole, read = encoder.read([passages[i].embed_text for i in order], ranges, progress=advance)
@@ -533,12 +541,20 @@ def _embeddings(
                 cut_off.append(key)
             else:
                 vectors[key] = sentence_vector
-    # A sentence past the model's reach in its passage (never in the default corpus) is
-    # embedded after its heading instead, and cached under the same key.
-    context = {s.context_hash: s.context_text for s in spans}
-    fallback = alone + cut_off
-    vectors.update(zip(fallback, encoder.encode([context[key] for key in fallback], progress=advance)))
-    return vectors
+    return cut_off
+
+
+def _counter(progress: ProgressFn, stage: str, total: int) -> Callable[[int], None]:
+    """progress(stage, done, total) after each batch of n."""
+    done = 0
+    progress(stage, 0, total)
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        progress(stage, done, total)
+
+    return advance
 
 
 def _texts_to_embed(passages: list[Passage], spans: list[Span]) -> dict[str, str]:

@@ -339,7 +339,7 @@ def _unit(vector: np.ndarray) -> np.ndarray:
     return (vector / norm if norm else vector).astype(np.float32)
 
 
-def load_build_encoder(threads: int | None = None, tuned: bool = True) -> Encoder:
+def load_build_encoder(threads: int | None = None, tuned: bool = True) -> SentenceTransformerEncoder:
     """sentence-transformers over the bundled model; `threads` sets torch's CPU threads.
     tuned=False: the bundled model as it ships (the bench's naive baseline)."""
     return SentenceTransformerEncoder(bundled_model_dir(), threads, tuned)
