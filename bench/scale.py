@@ -47,7 +47,7 @@ from gtindex import lexical
 from gtindex.documents import KIND_BODY, KIND_HEADING, Document, Line
 from gtindex.index import generations, lock, schema
 from gtindex.index.manifest import read_manifest
-from gtindex.passages import Passage, Span, make_passages, make_spans
+from gtindex.passages import Passage, Span, make_passages, make_spans, read_in
 from gtindex.progress import timed_stage
 
 SUBSTITUTE_RATE = 0.15  # share of words (4+ letters) replaced in a replica
@@ -180,11 +180,12 @@ class VectorSource:
         self._vectors = source.vectors
         self._by_doc: dict[str, tuple[list[int], list[str], list[int], list[str]]] = {}
         for document in source.documents:
-            passages = sorted(make_passages(document), key=lambda p: p.seq_start)
-            spans = sorted(make_spans(document), key=lambda s: s.seq_start)
+            passages = make_passages(document)
+            spans = sorted(read_in(passages, make_spans(document))[0], key=lambda s: s.seq_start)
+            passages = sorted(passages, key=lambda p: p.seq_start)
             self._by_doc[document.doc] = (
                 [p.seq_start for p in passages], [p.content_hash for p in passages],
-                [s.seq_start for s in spans], [s.content_hash for s in spans],
+                [s.seq_start for s in spans], [s.context_hash for s in spans],  # the keys of their vectors
             )
         self._fallback = np.stack(list(source.vectors.values())) if source.vectors else np.zeros((1, 384), np.float32)
         self._seed = seed
@@ -265,13 +266,13 @@ def write_full_index(source: SourceCorpus, factor: int, index_dir: Path, seed: i
     with timed_stage(stages, "replicate+split"):
         for replica, original, document in replicas(source, factor, seed):
             doc_passages = make_passages(document, estimate if replica else None)
-            doc_spans = make_spans(document)
+            doc_spans, _ = read_in(doc_passages, make_spans(document))
             if replica:
                 for items, kind in ((doc_passages, "passage"), (doc_spans, "span")):
                     moved = vectors_of.for_texts(original.doc, items, kind, replica)
                     vectors.update(zip((item.content_hash for item in items), moved))
                     if kind == "span":
-                        # Its embedding in context gets the same moved vector: scale times, not ranks.
+                        # Its vector's key (where it is read) gets the same moved vector: scale times, not ranks.
                         vectors.update(zip((item.context_hash for item in items), moved))
             documents.append(document)
             passages += doc_passages

@@ -27,7 +27,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,7 +38,7 @@ from .errors import GtindexError, IndexError_
 from .index import catalogue, generations, lock, schema
 from .index import manifest as manifests
 from .index.staging import StagedGeneration
-from .passages import Passage, Reading, Span, make_passages, make_spans, reading_key, reading_places
+from .passages import Passage, Reading, Span, make_passages, make_spans, read_in
 from .progress import ProgressFn, progress_reporter, timed_stage
 from .versions import Edition, VersionLink, link_versions
 
@@ -339,9 +339,7 @@ def _build(
     with timed_stage(report.stage_seconds, "split"):
         passages = [p for doc in documents for p in make_passages(doc)]
         spans = [s for doc in documents for s in make_spans(doc)]
-        places = reading_places(passages, spans)
-        spans = [replace(span, reading_key=reading_key(passages[place.passage], place)) if place else span
-                 for span, place in zip(spans, places)]
+        spans, places = read_in(passages, spans)
     with timed_stage(report.stage_seconds, "versions"):
         links = link_versions(
             Edition(doc.doc, doc.title, doc.status, doc.date, doc.center) for doc in documents

@@ -22,7 +22,7 @@ import hashlib
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import acronyms
 from .documents import KIND_FOOTNOTE, KIND_HEADING, Document, Line
@@ -127,6 +127,14 @@ class Reading:
 def reading_key(passage: Passage, reading: Reading) -> str:
     """The cache key of a vector read there: it changes when the passage's text does."""
     return content_hash(f"read\0{passage.content_hash}\0{reading.start}\0{reading.end}")
+
+
+def read_in(passages: Sequence[Passage], spans: Sequence[Span]) -> tuple[list[Span], list[Reading | None]]:
+    """The spans, each keyed by where its vector is read (reading_key), and those places."""
+    places = reading_places(passages, spans)
+    keyed = [replace(span, reading_key=reading_key(passages[place.passage], place)) if place else span
+             for span, place in zip(spans, places)]
+    return keyed, places
 
 
 def reading_places(passages: Sequence[Passage], spans: Sequence[Span]) -> list[Reading | None]:
