@@ -89,7 +89,8 @@ class Span:
 
     @property
     def embed_text(self) -> str:
-        """The sentence alone, as it is embedded: followed by its gloss."""
+        """The sentence followed by its gloss: what its content_hash (its identity in the
+        manifest) is of. Its vector is read in a passage instead (reading_places)."""
         return acronyms.glossed(self.text, self.gloss)
 
     @property
@@ -98,14 +99,12 @@ class Span:
 
     @property
     def context_text(self) -> str:
-        """The sentence after its title and section path. Alone, "Submit data from three
-        pilot scale batches" does not say it is about an ANDA's stability data; in context
-        it says too much (every sentence of a section looks alike, and narrowing inside a
-        passage suffers), so a sentence's vector is the mean of both embeddings. With titled
-        passages, on dev, own and unseen.jsonl: hit@5 0.75/0.55/0.62 (alone) ->
-        0.75/0.57/0.68, MRR@10 0.612/0.442/0.519 -> 0.612/0.500/0.568, exact lines@1 on dev
-        0.67 both (in context alone, measured on the earlier passages: 0.67 -> 0.44).
-        Followed by its gloss, as Passage.embed_text."""
+        """The sentence after its title and section path, followed by its gloss, as
+        Passage.embed_text: what is embedded for a sentence no passage's text holds. (Up to
+        index format 7 every sentence's vector was the unit mean of this embedding and the
+        sentence's alone: with titled passages, on dev, own and unseen.jsonl, hit@5
+        0.75/0.55/0.62 alone -> 0.75/0.57/0.68, MRR@10 0.612/0.442/0.519 ->
+        0.612/0.500/0.568, exact lines@1 on dev 0.67 both; in context alone, 0.67 -> 0.44.)"""
         return acronyms.glossed(under(self.heading, self.text), self.context_gloss)
 
     @property
@@ -468,9 +467,8 @@ _TRAILING_TAG = re.compile(r"\s*\((?:[^.?!]|[.?!](?=[^\s)]))*\)\s*")
 def _sentence_bounds(text: str) -> Iterator[tuple[int, int]]:
     start = 0
     for match in _SENTENCE_END.finditer(text):
-        if _ITEM_LABEL.fullmatch(text[start : match.start() + 1].strip()):
-            continue
-        if _BARE_ANSWER.fullmatch(text[start : match.start() + 1].strip()):
+        so_far = text[start : match.start() + 1].strip()
+        if _ITEM_LABEL.fullmatch(so_far) or _BARE_ANSWER.fullmatch(so_far):
             continue
         if _TRAILING_TAG.fullmatch(text, match.end()):
             continue

@@ -76,7 +76,7 @@ CREATE TABLE spans(                                         -- sentences: what a
     seq_start INTEGER NOT NULL, seq_end INTEGER NOT NULL,
     text TEXT NOT NULL, content_hash TEXT NOT NULL,         -- sha256 of text + gloss (Span.embed_text)
     context_hash TEXT NOT NULL,                             -- key of its vector in embeddings (passages.Span.context_hash)
-    vector_row INTEGER NOT NULL UNIQUE                      -- row in spans.faiss: the unit mean of both embeddings
+    vector_row INTEGER NOT NULL UNIQUE                      -- row in spans.faiss: its vector (embeddings[context_hash])
         CHECK (vector_row = span_id - 1)
 );
 CREATE INDEX spans_doc ON spans(doc_id, seq_start);
