@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from bench import bench, scale
+from bench.quality import CV_MARGINS
 from gtindex import dense
 from gtindex.documents import KIND_BODY, KIND_HEADING, Document, Line
 
@@ -133,6 +134,7 @@ def test_quality_section_scores_gtindex_and_the_naive_baseline_alike(bench_resul
     assert quality["naive"]["chunks"] >= len(PAGES)
     assert quality["references"]["queries"] == 0  # no "21 CFR" in the generated pages
     assert len(quality["cv"]["chosen"]) == 5
+    assert all(choice["margin"] in CV_MARGINS for choice in quality["cv"]["chosen"])
 
 
 def test_results_print_and_serialise(bench_results):

@@ -181,6 +181,20 @@ def test_a_neighbour_matching_the_query_words_as_well_joins_the_citation():
     assert 13 - 10 < MAX_CITED_LINES
 
 
+def test_the_join_margin_decides_which_neighbour_joins():
+    """The bench's cross-validation varies the margin: a neighbour scoring 0.4 below joins
+    under a margin of 0.5, not under the shipped one."""
+    from gtindex.search.candidates import Span as _Span
+    from gtindex.search.config import EXTEND_MARGIN
+    from gtindex.search.narrow import extend as _extend
+
+    before, best = _Span(1, 7, 10, 11, (1,)), _Span(2, 7, 12, 13, (1,))
+    same_doc = [(best, 1.7), (before, 1.3)]
+    assert EXTEND_MARGIN < 0.4
+    assert _extend(best, 1.7, same_doc, {}) == (12, 13)
+    assert _extend(best, 1.7, same_doc, {}, margin=0.5) == (10, 13)
+
+
 def test_a_sentence_sharing_only_a_line_with_a_cited_place_is_a_place_of_its_own():
     """Sentences end mid-line: the one after a cited sentence shares its last line but is
     not held by that citation, so it is cited apart instead of being hidden."""

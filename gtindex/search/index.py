@@ -13,7 +13,7 @@ from ..errors import GtindexError
 from ..index import catalogue, generations, schema
 from . import fuse, narrow
 from .candidates import Signals, Span
-from .config import ACRONYM_MAX_SHARE, MODES, STATUSES, WEIGHTS
+from .config import ACRONYM_MAX_SHARE, EXTEND_MARGIN, MODES, STATUSES, WEIGHTS
 from .retrieve import Retriever
 from .superseded import Restatements, superseded_by
 
@@ -214,11 +214,12 @@ class Index:
         return self.retriever.signals(acronyms.expand(query, self.acronyms), doc_ids, weights, self._titles)
 
     def hits(self, ranked: list[tuple[Span, float]], k: int, span_lexical: dict[int, float],
-             leave_restated: bool = True) -> list[Hit]:
+             leave_restated: bool = True, margin: float = EXTEND_MARGIN) -> list[Hit]:
         """The first k places of the ranking as hits (leave_restated: a superseded draft's
-        sentence that its final restates is left to the final)."""
+        sentence that its final restates is left to the final; margin: narrowing's join
+        margin, config.EXTEND_MARGIN)."""
         places = narrow.places(ranked, k, span_lexical, self._superseded_by,
-                               self.restated if leave_restated else None)
+                               self.restated if leave_restated else None, margin)
         return [self._hit(rank, span, first, last, score)
                 for rank, (span, first, last, score) in enumerate(places, 1)]
 

@@ -9,14 +9,16 @@ from .config import EXTEND_LEXICAL_SHARE, EXTEND_MARGIN, MAX_CITED_LINES
 
 def places(ranked: list[tuple[Span, float]], k: int, span_lexical: dict[int, float],
            superseded: Container[int] = (), restated: Callable[[Span], bool] | None = None,
-           ) -> Iterator[tuple[Span, int, int, float]]:
+           margin: float = EXTEND_MARGIN) -> Iterator[tuple[Span, int, int, float]]:
     """(sentence, first seq, last seq, score) of the first k places, best first: the
     sentence, joined by neighbours that answer nearly as well (see extend). A sentence
     whose every line is cited already is one of those places; one that only shares a line
     with a place (sentences end mid-line) is a place of its own, citing its own lines: the
     earlier citation does not hold it. `restated(span)` is true for a
     sentence of a superseded document (`superseded`: their doc_ids) that its final holds:
-    that sentence is the final's to cite, and no such neighbour joins a draft's citation."""
+    that sentence is the final's to cite, and no such neighbour joins a draft's citation.
+    `margin`: extend's join margin (config.EXTEND_MARGIN; the bench's cross-validation
+    varies it)."""
     by_doc: dict[int, list[tuple[Span, float]]] = {}
     for span, score in ranked:
         by_doc.setdefault(span.doc_id, []).append((span, score))
@@ -42,17 +44,17 @@ def places(ranked: list[tuple[Span, float]], k: int, span_lexical: dict[int, flo
                 continue
             same_doc = [(other, value) for other, value in same_doc
                         if abs(other.seq_start - span.seq_start) > MAX_CITED_LINES or not restated(other)]
-        first, last = extend(span, score, same_doc, span_lexical)
+        first, last = extend(span, score, same_doc, span_lexical, margin)
         if already_cited(span.doc_id, first, last):  # grown into (or sharing a line with) a place cited
             first, last = span.seq_start, span.seq_end
         taken.append((span.doc_id, first, last))
         yield span, first, last, score
 
 
-def extend(span: Span, score: float, same_doc: list[tuple[Span, float]], span_lexical: dict[int, float]
-           ) -> tuple[int, int]:
+def extend(span: Span, score: float, same_doc: list[tuple[Span, float]], span_lexical: dict[int, float],
+           margin: float = EXTEND_MARGIN) -> tuple[int, int]:
     """The cited seq range: the sentence, joined by the sentences right before or after it
-    that answer nearly as well (an answer often runs over two sentences), up to
+    that answer nearly as well (within `margin` of its score: an answer often runs over two sentences), up to
     MAX_CITED_LINES lines. A neighbour also joins when it matches the query's words nearly
     as well as the sentence does (bm25 within EXTEND_LEXICAL_SHARE): the model may prefer
     one of two sentences about "stopping rules", but the one that defines them belongs in
@@ -64,7 +66,7 @@ def extend(span: Span, score: float, same_doc: list[tuple[Span, float]], span_le
         if other is span:
             return False
         lexically_as_good = own_bm25 > 0 and span_lexical.get(other.span_id, 0.0) >= EXTEND_LEXICAL_SHARE * own_bm25
-        return other_score >= score - EXTEND_MARGIN or lexically_as_good
+        return other_score >= score - margin or lexically_as_good
 
     neighbours = sorted((item for item in same_doc if joins(*item)), key=lambda item: -item[1])
     grown = True
