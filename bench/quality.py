@@ -8,7 +8,8 @@ baseline, on the dev set and on the developers' own queries, scored apart.
 - narrowing: of the queries whose answer is among the first five hits, the share whose
   answering hit cites lines within the gold lines ±1 (documents with printed numbers);
 - references: "21 CFR <section>", "section <number>" (the Acts) and "ICH <designation>" for
-  every reference stated in one document, right at rank 1;
+  every reference stated in one document, right at rank 1; and the first two typed with a
+  subdivision that no document states ("21 CFR 107.240(a)");
 - cross-validation: the fusion weights (search.WEIGHTS) and narrowing's join margin
   (EXTEND_MARGIN) were chosen on dev.jsonl, so a small grid around them is chosen again on
   4/5 of dev and scored on the other 1/5.
@@ -22,7 +23,7 @@ from pathlib import Path
 
 from gtindex import acronyms, lexical
 from gtindex.evaluate import (LINE_SLACK, GoldQuery, Scores, evaluate, evaluate_references, load_gold, quote_words,
-                              score_query)
+                              reference_queries, score_query, with_unstated_subdivision)
 from gtindex.search import WEIGHTS, Index, fuse
 from gtindex.search.config import EXTEND_MARGIN
 
@@ -148,15 +149,19 @@ def measure_quality(index_dir: Path, corpus: Path, golds: dict[str, Path], naive
                 report = evaluate(index, gold, mode)
                 entry[mode] = {"overall": report.overall.to_json(), "by_style": by_style(report.results)}
             entry["narrowing"] = narrowing(index, gold)
-        references = evaluate_references(index)
-        figures["references"] = {"queries": references.queries, "right_at_1": references.right_at_1,
-                                 "by_kind": references.to_json()["by_kind"],
-                                 "misses": [q.query for q, _ in references.misses]}
+        mined = reference_queries(index)
+        figures["references"] = _references(evaluate_references(index, mined))
+        figures["subdivisions"] = _references(evaluate_references(index, with_unstated_subdivision(index, mined)))
         if "dev" in golds:
             figures["cv"] = cross_validated_weights(index, golds["dev"])
     if naive:
         figures["naive"] = measure_naive(corpus, golds)
     return figures
+
+
+def _references(report) -> dict:
+    return {"queries": report.queries, "right_at_1": report.right_at_1, "by_kind": report.to_json()["by_kind"],
+            "misses": [q.query for q, _ in report.misses]}
 
 
 def measure_naive(corpus: Path, golds: dict[str, Path]) -> dict:
@@ -193,10 +198,11 @@ def print_quality(figures: dict, say) -> None:
     if "naive" in figures:
         say(f"  naive baseline: {figures['naive']['chunks']} chunks of 1,000 characters (200 overlap), MiniLM + bm25,"
             " RRF; judged by the quote rule (no printed lines), so exact@1 does not apply")
-    r = figures["references"]
-    kinds = "; ".join(f"'{kind} ...' {k['right_at_1']:.3f} of {k['queries']}" for kind, k in r["by_kind"].items())
-    say(f"\nReferences stated in one document, typed as a user would, right at rank 1: {kinds}"
-        + (f" (missed: {', '.join(r['misses'][:5])})" if r["misses"] else ""))
+    for key, heading in (("references", "\nReferences stated in one document, typed as a user would"),
+                         ("subdivisions", "The same typed with a subdivision no document states (107.240(a))")):
+        r = figures[key]
+        kinds = "; ".join(f"'{kind} ...' {k['right_at_1']:.3f} of {k['queries']}" for kind, k in r["by_kind"].items())
+        say(f"{heading}, right at rank 1: {kinds}" + (f" (missed: {', '.join(r['misses'][:5])})" if r["misses"] else ""))
     if "cv" in figures:
         cv = figures["cv"]
         held, inside = cv["held_out"], cv["in_sample"]

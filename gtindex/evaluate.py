@@ -315,6 +315,24 @@ def reference_queries(index: Index) -> list[ReferenceQuery]:
             + _stated_once(titled, ICH, _ICH_DESIGNATION, lambda ref: f"ICH {ref}"))
 
 
+def with_unstated_subdivision(index: Index, queries: list[ReferenceQuery]) -> list[ReferenceQuery]:
+    """Each "21 CFR" and "section" query typed with a subdivision that no document states
+    ("21 CFR 107.240(a)", "section 506(c)(1)"): a lettered paragraph after a section number,
+    a numbered one after a closing parenthesis, the first that stands nowhere in the corpus.
+    The right answer is still the one document stating the provision that holds it."""
+    text = " ".join(" ".join(row[0] for row in index.conn.execute("SELECT text FROM lines")).split())
+    typed = []
+    for query in queries:
+        if query.kind == ICH:
+            continue
+        labels = [f"({n})" for n in range(1, 100)] if query.reference.endswith(")") else \
+            [f"({letter})" for letter in "abcdefghijklmnopqrstuvwxyz"]
+        label = next((label for label in labels if query.reference + label not in text), None)
+        if label is not None:
+            typed.append(ReferenceQuery(query.query + label, query.reference, query.doc, query.kind))
+    return typed
+
+
 def _cfr_queries(texts: dict[str, str]) -> list[ReferenceQuery]:
     stated = {(section, doc) for doc, text in texts.items() for section in _stated_sections(text)}
     holders: dict[str, set[str]] = {}  # section number -> documents where it stands in any form

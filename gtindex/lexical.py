@@ -163,7 +163,25 @@ class Citing:
     headed_passages: frozenset[int]
 
 
+# A reference keeps at least a part and a section ("107 240"): one number alone would be
+# any number in the text.
+MIN_REFERENCE_TOKENS = 2
+
+
 def citing(conn: sqlite3.Connection, phrase: tuple[str, ...], limit: int, doc_ids: list[int] | None = None) -> Citing:
+    """Where the reference stands (see `stated`). A subdivision that no sentence or heading
+    states ("107.240(a)" where the text says "107.240") stands where the provision holding it
+    does: its last part is dropped ("107 240") until one is found or MIN_REFERENCE_TOKENS
+    remain. Without this, "21 CFR 107.240(a)" found only "21 CFR" (in footnotes listing other
+    sections) for 109 of the 111 sections of Title 21 that one document states."""
+    found = stated(conn, phrase, limit, doc_ids)
+    while not (found.spans or found.headed_passages) and len(phrase) > MIN_REFERENCE_TOKENS:
+        phrase = phrase[:-1]
+        found = stated(conn, phrase, limit, doc_ids)
+    return found
+
+
+def stated(conn: sqlite3.Connection, phrase: tuple[str, ...], limit: int, doc_ids: list[int] | None = None) -> Citing:
     """Sentences whose text holds the phrase in any of its spellings (at most `limit`), and
     passages whose section path holds it. No bm25: membership is the signal, and skipping the
     ranking keeps it cheap."""

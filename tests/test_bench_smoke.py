@@ -132,7 +132,7 @@ def test_quality_section_scores_gtindex_and_the_naive_baseline_alike(bench_resul
     assert all(0 <= recall[k] <= 1 for recall in dev["passage_recall"].values() for k in (1, 5, 20, 100))
     assert dev["hybrid"]["overall"]["queries"] == quality["naive"]["dev"]["overall"]["queries"] == len(GOLD)
     assert quality["naive"]["chunks"] >= len(PAGES)
-    assert quality["references"]["queries"] == 0  # no "21 CFR" in the generated pages
+    assert quality["references"]["queries"] == quality["subdivisions"]["queries"] == 0  # no "21 CFR" in the pages
     assert len(quality["cv"]["chosen"]) == 5
     assert all(choice["margin"] in CV_MARGINS for choice in quality["cv"]["chosen"])
 

@@ -10,7 +10,7 @@ from gtindex.citations import CitedLine, Hit
 from gtindex.errors import GtindexError
 from gtindex.evaluate import (ACT_SECTION, CFR, ICH, REFERENCE_KINDS, GoldEntry, GoldQuery, ReferenceQuery, Scores,
                               _stated_sections, answers, evaluate, evaluate_references, exact_lines, load_gold,
-                              reference_queries, score_query)
+                              reference_queries, score_query, with_unstated_subdivision)
 from gtindex.search import Index
 
 QUOTE = "Early-phase GT clinical trial protocols should generally include study stopping rules"
@@ -160,6 +160,24 @@ def test_every_reference_stated_in_one_document_is_found_first(corpus_index):
         count, right = report.by_kind[kind]
         assert count >= MINED_AT_LEAST[kind], (kind, count)
         assert right >= REFERENCES_AT_1[kind], (kind, right, missed)
+    assert top.doc == "fda-cfsan-dietary-supplement-aer-qa-2013.pdf" and "107.240" in top.text.replace("\n", " ")
+
+
+@pytest.mark.slow
+def test_a_subdivision_no_document_states_finds_the_provision_holding_it(corpus_index):
+    """"21 CFR 107.240(a)" where the corpus prints only "21 CFR 107.240": the place stating
+    107.240 comes first, not a footnote that shares only "21 CFR" (2 of 111 before
+    lexical.citing backed off to the provision; sections 2 of 63)."""
+    with Index.open(corpus_index) as index:
+        queries = with_unstated_subdivision(index, reference_queries(index))
+        report = evaluate_references(index, queries)
+        top = index.search("21 CFR 107.240(a)", k=1)[0]
+    missed = "\n".join(f"{q.query} ({q.doc}) -> {t}" for q, t in report.misses)
+    for kind in (CFR, ACT_SECTION):
+        count, right = report.by_kind[kind]
+        assert count >= MINED_AT_LEAST[kind], (kind, count)
+        assert right >= REFERENCES_AT_1[kind], (kind, right, missed)
+    assert all(q.query.endswith(")") and len(q.query) > len(f"{q.kind} {q.reference}") for q in queries)
     assert top.doc == "fda-cfsan-dietary-supplement-aer-qa-2013.pdf" and "107.240" in top.text.replace("\n", " ")
 
 
