@@ -234,8 +234,8 @@ def _stated_sections(text: str) -> set[str]:
 
 
 # The kinds of reference a user types, each mined from the corpus on its own.
-CFR, ACT_SECTION, ICH = "21 CFR", "section", "ICH"
-REFERENCE_KINDS = (CFR, ACT_SECTION, ICH)
+CFR, CFR_PART, ACT_SECTION, ICH = "21 CFR", "21 CFR part", "section", "ICH"
+REFERENCE_KINDS = (CFR, CFR_PART, ACT_SECTION, ICH)
 
 
 @dataclass(frozen=True)
@@ -284,7 +284,13 @@ def _designation_pattern(designation: str) -> re.Pattern:
     return re.compile(rf"(?<!\w){_parenthesised(designation)}(?![\w(])")
 
 
-_REFERENCE_PATTERNS = {CFR: _section_pattern, ACT_SECTION: _act_section_pattern, ICH: _designation_pattern}
+def _part_pattern(part: str) -> re.Pattern:
+    """Part 11 as "part 11", "Parts 11" or a section of it, "CFR 11.10"; not part 110."""
+    return re.compile(rf"\b(?:[Pp]arts?|CFR)\s+{re.escape(part)}(?!\d)")
+
+
+_REFERENCE_PATTERNS = {CFR: _section_pattern, CFR_PART: _part_pattern, ACT_SECTION: _act_section_pattern,
+                       ICH: _designation_pattern}
 
 # Every number standing alone that _section_pattern could match ("107.240" in any form).
 _ANY_SECTION = re.compile(r"(?<![\d.])\d{1,4}\.\d{1,4}(?!\d)")
@@ -292,6 +298,8 @@ _ANY_SECTION = re.compile(r"(?<![\d.])\d{1,4}\.\d{1,4}(?!\d)")
 # 505(b)(2) and ...": three digits, at least one subdivision (a bare "section 3" is a part
 # of the guidance itself).
 _ACT_SECTION = re.compile(r"\b[Ss]ections?\s+(\d{3}[A-Z]?(?:\s?\([a-zA-Z0-9]{1,4}\))+)")
+# A part of Title 21 as guidances state it: "21 CFR part 11", "21 CFR Parts 50".
+_CFR_PART = re.compile(r"\b21\s*CFR\s+[Pp]arts?\s+(\d{1,4})(?![\d.])")
 # An ICH guideline as guidances name it: "ICH Q1E", "ICH E6(R2)", "ICH M7".
 _ICH_DESIGNATION = re.compile(r"\bICH\s+([QEMS]\d{1,2}[A-F]?(?:\s?\(R\d\))?)(?![\w(])")
 
@@ -299,8 +307,9 @@ _ICH_DESIGNATION = re.compile(r"\bICH\s+([QEMS]\d{1,2}[A-F]?(?:\s?\(R\d\))?)(?![
 def reference_queries(index: Index) -> list[ReferenceQuery]:
     """A query for every reference of each kind that the indexed documents state and that
     appears (in any form) in exactly one of them: a query with one right answer, mined from
-    the corpus, not written by hand. "21 CFR <section>" for sections of Title 21, "section
-    <number>" for sections of the Acts, "ICH <designation>" for ICH guidelines."""
+    the corpus, not written by hand. "21 CFR <section>" for sections of Title 21, "21 CFR
+    Part <number>" for its parts, "section <number>" for sections of the Acts, "ICH
+    <designation>" for ICH guidelines."""
     texts: dict[str, str] = {}
     for doc, text in index.conn.execute(
         "SELECT documents.doc, group_concat(lines.text, ' ') FROM lines JOIN documents USING (doc_id)"
@@ -311,6 +320,7 @@ def reference_queries(index: Index) -> list[ReferenceQuery]:
     # A guideline's own title names it ("... Q1E"): its document holds the designation too.
     titled = {doc: f"{texts[doc]} {titles.get(doc, '')}" for doc in texts}
     return (_cfr_queries(texts)
+            + _stated_once(texts, CFR_PART, _CFR_PART, lambda ref: f"21 CFR Part {ref}")
             + _stated_once(texts, ACT_SECTION, _ACT_SECTION, lambda ref: f"section {ref}")
             + _stated_once(titled, ICH, _ICH_DESIGNATION, lambda ref: f"ICH {ref}"))
 
@@ -323,7 +333,7 @@ def with_unstated_subdivision(index: Index, queries: list[ReferenceQuery]) -> li
     text = " ".join(" ".join(row[0] for row in index.conn.execute("SELECT text FROM lines")).split())
     typed = []
     for query in queries:
-        if query.kind == ICH:
+        if query.kind not in (CFR, ACT_SECTION):
             continue
         labels = [f"({n})" for n in range(1, 100)] if query.reference.endswith(")") else \
             [f"({letter})" for letter in "abcdefghijklmnopqrstuvwxyz"]

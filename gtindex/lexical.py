@@ -21,6 +21,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,12 +94,6 @@ class LexicalQuery:
         phrases = tuple(phrase for phrase in self.phrases if any(_has_digit(token) for token in phrase))
         return phrases + tuple((term,) for term in self.terms if _DESIGNATION.fullmatch(term))
 
-    def cited_by(self, text: str) -> tuple[tuple[str, ...], ...]:
-        """The references that `text` (a document title) states."""
-        tokens = tokenize(text)
-        return tuple(ref for ref in self.references
-                     if any(tuple(tokens[i:i + len(ref)]) == ref for i in range(len(tokens) - len(ref) + 1)))
-
     @property
     def words(self) -> set[str]:
         """All query tokens (for highlighting and overlap scoring)."""
@@ -123,10 +118,14 @@ def tokenize(text: str) -> list[str]:
 _SEPARATORS = re.compile(r"[^\w.\-/()'’§]+|_+")
 
 
+# "Part 11", "parts 50 and 56": a part of Title 21 is one reference, typed with a space.
+_PART = re.compile(r"\b(parts?)\s+(\d{1,4})\b", re.IGNORECASE)
+
+
 def build_query(text: str) -> LexicalQuery:
     terms: list[str] = []
     phrases: list[tuple[str, ...]] = []
-    for chunk in _SEPARATORS.split(text):
+    for chunk in _SEPARATORS.split(_PART.sub(r"\1-\2", text)):
         tokens = tokenize(chunk)
         if len(tokens) > 1:
             phrases.append(tuple(tokens))
@@ -144,9 +143,12 @@ _CFR_PART = re.compile(r"(?:(?:21)?cfr)?(\d{1,4})")  # "801", or glued "cfr801",
 
 def spellings(phrase: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     """The phrase and the other ways a document prints the same reference: a CFR section
-    ("801 109") also as "cfr801 109" and "21cfr801 109", and a glued one as the spaced."""
+    ("801 109") also as "cfr801 109" and "21cfr801 109", and a glued one as the spaced; a
+    part ("part 11") also as "CFR 11", which "21 CFR 11.10", a section of it, holds too."""
     if len(phrase) < 2 or not phrase[1].isdigit():
         return (phrase,)
+    if phrase[0] in ("part", "parts") and len(phrase) == 2:
+        return (phrase, ("cfr", phrase[1]))
     cfr_part = _CFR_PART.fullmatch(phrase[0])
     if cfr_part is None:
         return (phrase,)
@@ -163,25 +165,24 @@ class Citing:
     headed_passages: frozenset[int]
 
 
-# A reference keeps at least a part and a section ("107 240"): one number alone would be
-# any number in the text.
-MIN_REFERENCE_TOKENS = 2
+def provisions(phrase: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+    """The reference, then the provisions holding it, each with its last part dropped:
+    ("107", "240", "a") -> ("107", "240"); ("506", "c", "1") -> ("506", "c"); ("e6", "r3") ->
+    ("e6",). A provision keeps a number, and is more than one token unless that token is a
+    designation ("e6"): "107" or "cfr part" alone would be any number or any part."""
+    while phrase:
+        yield phrase
+        phrase = phrase[:-1]
+        if not any(_has_digit(token) for token in phrase) or (len(phrase) == 1 and not _DESIGNATION.fullmatch(phrase[0])):
+            return
+
+
+def holds(tokens: list[str], phrase: tuple[str, ...]) -> bool:
+    """The tokens (`tokenize`) hold the phrase."""
+    return any(tuple(tokens[i:i + len(phrase)]) == phrase for i in range(len(tokens) - len(phrase) + 1))
 
 
 def citing(conn: sqlite3.Connection, phrase: tuple[str, ...], limit: int, doc_ids: list[int] | None = None) -> Citing:
-    """Where the reference stands (see `stated`). A subdivision that no sentence or heading
-    states ("107.240(a)" where the text says "107.240") stands where the provision holding it
-    does: its last part is dropped ("107 240") until one is found or MIN_REFERENCE_TOKENS
-    remain. Without this, "21 CFR 107.240(a)" found only "21 CFR" (in footnotes listing other
-    sections) for 109 of the 111 sections of Title 21 that one document states."""
-    found = stated(conn, phrase, limit, doc_ids)
-    while not (found.spans or found.headed_passages) and len(phrase) > MIN_REFERENCE_TOKENS:
-        phrase = phrase[:-1]
-        found = stated(conn, phrase, limit, doc_ids)
-    return found
-
-
-def stated(conn: sqlite3.Connection, phrase: tuple[str, ...], limit: int, doc_ids: list[int] | None = None) -> Citing:
     """Sentences whose text holds the phrase in any of its spellings (at most `limit`), and
     passages whose section path holds it. No bm25: membership is the signal, and skipping the
     ranking keeps it cheap."""

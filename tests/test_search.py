@@ -239,9 +239,24 @@ def test_references_are_numbers_and_designations():
     query = lexical.build_query("ICH Q3C section 3.3 Class 2 solvents, 314.101(d)(5) and Q9(R1) in the 2nd year")
     assert query.references == (("3", "3"), ("314", "101", "d", "5"), ("q9", "r1"), ("q3c",))
     assert lexical.build_query("stopping rules").references == ()
-    assert query.cited_by("IMPURITIES: GUIDELINE FOR RESIDUAL SOLVENTS Q3C(R8)") == (("q3c",),)
-    assert query.cited_by("QUALITY RISK MANAGEMENT Q9(R1)") == (("q9", "r1"),)
-    assert query.cited_by("QUALITY RISK MANAGEMENT Q9") == ()  # Q9 is not Q9(R1)
+    assert lexical.build_query("21 CFR Part 11 audit trails").references == (("part", "11"),)  # one reference
+    assert lexical.build_query("in part because").references == ()
+    assert lexical.spellings(("part", "11")) == (("part", "11"), ("cfr", "11"))  # "21 CFR 11.10" is in part 11
+    title = lexical.tokenize("IMPURITIES: GUIDELINE FOR RESIDUAL SOLVENTS Q3C(R8)")
+    assert [ref for ref in query.references if lexical.holds(title, ref)] == [("q3c",)]
+    assert lexical.holds(lexical.tokenize("QUALITY RISK MANAGEMENT Q9(R1)"), ("q9", "r1"))
+    assert not lexical.holds(lexical.tokenize("QUALITY RISK MANAGEMENT Q9"), ("q9", "r1"))  # Q9 is not Q9(R1)
+
+
+def test_a_reference_backs_off_to_the_provision_holding_it():
+    """Tried in turn until one stands somewhere (search.references.stated): the last part
+    dropped, never down to a bare number or a phrase without one."""
+    assert list(lexical.provisions(("107", "240", "a"))) == [("107", "240", "a"), ("107", "240")]
+    assert list(lexical.provisions(("314", "101", "d", "5"))) == [("314", "101", "d", "5"), ("314", "101", "d"),
+                                                                  ("314", "101")]
+    assert list(lexical.provisions(("e6", "r3"))) == [("e6", "r3"), ("e6",)]  # a designation stands alone
+    assert list(lexical.provisions(("3", "3"))) == [("3", "3")]  # "3" alone is any number
+    assert list(lexical.provisions(("q3c",))) == [("q3c",)]
 
 
 def test_a_cfr_section_is_also_looked_for_as_guidances_print_it_glued():

@@ -1,14 +1,33 @@
 """References a user types ("21 CFR 107.240", "506(c)", "Q3C"): which sentences cite them."""
 from __future__ import annotations
 
+import sqlite3
+
 from .. import lexical
 from .candidates import Span
 
 
-def titled(query: lexical.LexicalQuery, titles: dict[int, str]) -> dict[int, tuple]:
-    """doc_id → the query's references that the document's title states ("Q3C(R8)")."""
-    found = {doc_id: query.cited_by(title) for doc_id, title in titles.items()}
-    return {doc_id: refs for doc_id, refs in found.items() if refs}
+def stated(conn: sqlite3.Connection, query: lexical.LexicalQuery, titles: dict[int, str], limit: int,
+           doc_ids: list[int] | None) -> tuple[dict[tuple[str, ...], lexical.Citing], dict[int, tuple]]:
+    """Where each of the query's references stands (lexical.citing), and doc_id → the
+    references its title states ("Q3C(R8)"; `titles`: doc_id → title). A reference that stands
+    nowhere stands where the provision holding it does (lexical.provisions): "21 CFR
+    107.240(a)" where the text says only "107.240", "ICH E6(R3)" where only E6(R2) is indexed.
+    Without this, "21 CFR <section>(a)" found only "21 CFR" (in footnotes listing other
+    sections) for 109 of the 111 sections of Title 21 that one document states."""
+    title_tokens = {doc_id: lexical.tokenize(title) for doc_id, title in titles.items()}
+    cited: dict[tuple[str, ...], lexical.Citing] = {}
+    titled: dict[int, tuple] = {}
+    for phrase in query.references:
+        for provision in lexical.provisions(phrase):
+            found = lexical.citing(conn, provision, limit, doc_ids)
+            docs = [doc_id for doc_id, tokens in title_tokens.items() if lexical.holds(tokens, provision)]
+            if found.spans or found.headed_passages or docs:
+                break
+        cited[phrase] = found
+        for doc_id in docs:
+            titled[doc_id] = titled.get(doc_id, ()) + (phrase,)
+    return cited, titled
 
 
 def shares(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Citing],

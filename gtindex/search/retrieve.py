@@ -111,8 +111,7 @@ class Retriever:
                                                          self.allowed_ids("spans", doc_ids)))
         signals.passage_lexical = dict(lexical.search(self.conn, query, PASSAGE_CANDIDATES, doc_ids,
                                                       self.allowed_ids("passages", doc_ids)))
-        cited = {phrase: lexical.citing(self.conn, phrase, SPAN_CANDIDATES, doc_ids) for phrase in query.references}
-        signals.titled = references.titled(query, titles)
+        cited, signals.titled = references.stated(self.conn, query, titles, SPAN_CANDIDATES, doc_ids)
         if use_dense:  # without dense signals there is nothing better to trust
             covered = lexical.coverage(self.conn, query, list(signals.passage_lexical)[:TRUST_PASSAGES])
             signals.lexical_trust = min(1.0, max(0.0, (covered - TRUST_FLOOR) / (TRUST_FULL - TRUST_FLOOR)))
