@@ -118,8 +118,10 @@ def tokenize(text: str) -> list[str]:
 _SEPARATORS = re.compile(r"[^\w.\-/()'’§]+|_+")
 
 
-# "Part 11", "parts 50 and 56": a part of Title 21 is one reference, typed with a space.
-_PART = re.compile(r"\b(parts?)\s+(\d{1,4})\b", re.IGNORECASE)
+# "Part 11", "parts 50 and 56", "21 CFR 50" (no section after it): a part of Title 21 is one
+# reference, typed with a space.
+_PART = re.compile(r"\b(parts?|cfr)\s+(\d{1,4})\b(?!\.\d)", re.IGNORECASE)
+_PART_WORDS = ("part", "parts", "cfr")
 
 
 def build_query(text: str) -> LexicalQuery:
@@ -144,11 +146,12 @@ _CFR_PART = re.compile(r"(?:(?:21)?cfr)?(\d{1,4})")  # "801", or glued "cfr801",
 def spellings(phrase: tuple[str, ...]) -> tuple[tuple[str, ...], ...]:
     """The phrase and the other ways a document prints the same reference: a CFR section
     ("801 109") also as "cfr801 109" and "21cfr801 109", and a glued one as the spaced; a
-    part ("part 11") also as "CFR 11", which "21 CFR 11.10", a section of it, holds too."""
+    part ("part 11", "cfr 11") as either, "CFR 11" also where "21 CFR 11.10", a section of
+    it, stands."""
     if len(phrase) < 2 or not phrase[1].isdigit():
         return (phrase,)
-    if phrase[0] in ("part", "parts") and len(phrase) == 2:
-        return (phrase, ("cfr", phrase[1]))
+    if phrase[0] in _PART_WORDS and len(phrase) == 2:
+        return tuple(dict.fromkeys((phrase, ("part", phrase[1]), ("cfr", phrase[1]))))
     cfr_part = _CFR_PART.fullmatch(phrase[0])
     if cfr_part is None:
         return (phrase,)
@@ -165,13 +168,18 @@ class Citing:
     headed_passages: frozenset[int]
 
 
-def provisions(phrase: tuple[str, ...]) -> Iterator[tuple[str, ...]]:
+def provisions(phrase: tuple[str, ...], title_21: bool = False) -> Iterator[tuple[str, ...]]:
     """The reference, then the provisions holding it, each with its last part dropped:
     ("107", "240", "a") -> ("107", "240"); ("506", "c", "1") -> ("506", "c"); ("e6", "r3") ->
     ("e6",). A provision keeps a number, and is more than one token unless that token is a
-    designation ("e6"): "107" or "cfr part" alone would be any number or any part."""
+    designation ("e6"): "107" or "cfr part" alone would be any number or any part. In a query
+    about Title 21 (`title_21`: it says "CFR"), a section's last provision is its part:
+    ("50", "25") -> ("cfr", "50")."""
     while phrase:
         yield phrase
+        if title_21 and len(phrase) == 2 and phrase[0].isdigit() and phrase[1].isdigit():
+            yield ("cfr", phrase[0])
+            return
         phrase = phrase[:-1]
         if not any(_has_digit(token) for token in phrase) or (len(phrase) == 1 and not _DESIGNATION.fullmatch(phrase[0])):
             return

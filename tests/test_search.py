@@ -241,7 +241,10 @@ def test_references_are_numbers_and_designations():
     assert lexical.build_query("stopping rules").references == ()
     assert lexical.build_query("21 CFR Part 11 audit trails").references == (("part", "11"),)  # one reference
     assert lexical.build_query("in part because").references == ()
+    assert lexical.build_query("21 CFR 50 consent").references == (("cfr", "50"),)  # typed without "part"
+    assert lexical.build_query("21 CFR 50.25").references == (("50", "25"),)  # a section, not a part
     assert lexical.spellings(("part", "11")) == (("part", "11"), ("cfr", "11"))  # "21 CFR 11.10" is in part 11
+    assert lexical.spellings(("cfr", "11")) == (("cfr", "11"), ("part", "11"))
     title = lexical.tokenize("IMPURITIES: GUIDELINE FOR RESIDUAL SOLVENTS Q3C(R8)")
     assert [ref for ref in query.references if lexical.holds(title, ref)] == [("q3c",)]
     assert lexical.holds(lexical.tokenize("QUALITY RISK MANAGEMENT Q9(R1)"), ("q9", "r1"))
@@ -257,6 +260,8 @@ def test_a_reference_backs_off_to_the_provision_holding_it():
     assert list(lexical.provisions(("e6", "r3"))) == [("e6", "r3"), ("e6",)]  # a designation stands alone
     assert list(lexical.provisions(("3", "3"))) == [("3", "3")]  # "3" alone is any number
     assert list(lexical.provisions(("q3c",))) == [("q3c",)]
+    assert list(lexical.provisions(("50", "25", "a"), title_21=True)) == [("50", "25", "a"), ("50", "25"), ("cfr", "50")]
+    assert list(lexical.provisions(("3", "3"), title_21=True)) == [("3", "3"), ("cfr", "3")]
 
 
 def test_a_cfr_section_is_also_looked_for_as_guidances_print_it_glued():

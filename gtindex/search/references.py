@@ -12,14 +12,16 @@ def stated(conn: sqlite3.Connection, query: lexical.LexicalQuery, titles: dict[i
     """Where each of the query's references stands (lexical.citing), and doc_id → the
     references its title states ("Q3C(R8)"; `titles`: doc_id → title). A reference that stands
     nowhere stands where the provision holding it does (lexical.provisions): "21 CFR
-    107.240(a)" where the text says only "107.240", "ICH E6(R3)" where only E6(R2) is indexed.
+    107.240(a)" where the text says only "107.240", "21 CFR 50.25" where only other sections
+    of part 50 stand, "ICH E6(R3)" where only E6(R2) is indexed.
     Without this, "21 CFR <section>(a)" found only "21 CFR" (in footnotes listing other
     sections) for 109 of the 111 sections of Title 21 that one document states."""
     title_tokens = {doc_id: lexical.tokenize(title) for doc_id, title in titles.items()}
     cited: dict[tuple[str, ...], lexical.Citing] = {}
     titled: dict[int, tuple] = {}
+    title_21 = "cfr" in query.terms
     for phrase in query.references:
-        for provision in lexical.provisions(phrase):
+        for provision in lexical.provisions(phrase, title_21):
             found = lexical.citing(conn, provision, limit, doc_ids)
             docs = [doc_id for doc_id, tokens in title_tokens.items() if lexical.holds(tokens, provision)]
             if found.spans or found.headed_passages or docs:
