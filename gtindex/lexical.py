@@ -181,7 +181,8 @@ def provisions(phrase: tuple[str, ...], title_21: bool = False) -> Iterator[tupl
             yield ("cfr", phrase[0])
             return
         phrase = phrase[:-1]
-        if not any(_has_digit(token) for token in phrase) or (len(phrase) == 1 and not _DESIGNATION.fullmatch(phrase[0])):
+        bare = len(phrase) == 1 and not _DESIGNATION.fullmatch(phrase[0])
+        if bare or not any(_has_digit(token) for token in phrase):
             return
 
 
