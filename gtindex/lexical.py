@@ -166,6 +166,7 @@ class Citing:
 
     spans: frozenset[int]
     headed_passages: frozenset[int]
+    exact: bool = True  # False: these stand for a provision holding the reference (search.references.stated)
 
 
 def provisions(phrase: tuple[str, ...], title_21: bool = False) -> Iterator[tuple[str, ...]]:

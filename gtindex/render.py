@@ -105,6 +105,9 @@ def render_hits(console, hits, words: set[str]) -> None:
         head = Text(f"{hit.rank}. ", style="bold") + Text(sanitize_text(hit.citation), style="bold cyan")
         if hit.superseded_by:
             head += Text(f" [superseded by {sanitize_text(hit.superseded_by)}]", style="bold yellow")
+        if hit.by_provision:
+            head += Text(" [the reference as typed is stated nowhere; this states the provision holding it]",
+                         style="bold yellow")
         console.print(head, soft_wrap=True)  # a citation is copied whole: never broken across lines
         for line in hit.lines:
             number = line.line if line.line is not None else line.line_on_page

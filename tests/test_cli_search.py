@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
@@ -14,7 +15,7 @@ RARE = "fda-gt-rare-diseases-draft-2018.pdf"
 HIT_FIELDS = {
     "rank", "doc", "title", "status", "date", "center", "section", "page_start", "page_end",
     "page_label_start", "page_label_end", "line_start", "line_end", "line_kind", "computed_start",
-    "computed_end", "text", "context", "score", "citation", "lines", "superseded_by",
+    "computed_end", "text", "context", "score", "citation", "lines", "superseded_by", "by_provision",
 }
 LINE_FIELDS = {"page", "page_label", "line", "line_on_page", "text"}
 
@@ -36,6 +37,22 @@ def test_search_json_contract(corpus_index):
     assert top["doc"] == RARE and top["page_label_start"] == "9" and top["line_kind"] == "printed"
     assert top["text"] == "\n".join(line["text"] for line in top["lines"])
     assert top["line_start"] == top["lines"][0]["line"] and top["line_end"] == top["lines"][-1]["line"]
+    assert top["by_provision"] is False
+
+
+@pytest.mark.slow
+def test_a_reference_stated_nowhere_is_answered_by_its_provision_and_says_so(corpus_index):
+    """No document states 21 CFR 50.25; the places stating part 50 come first, marked, in
+    JSON and on the terminal. 21 CFR 50.52, which the Rare Diseases draft states, is not marked."""
+    nowhere = json.loads(run("search", "21 CFR 50.25", "--index", corpus_index, "--json", "-k", 3).output)
+    top = nowhere["hits"][0]
+    assert top["by_provision"] is True
+    assert re.search(r"\b(?:part|CFR) 50(?:\.\d|\b)", " ".join(top["text"].split()))
+    assert "50.25" not in top["text"]
+    stated = json.loads(run("search", "21 CFR 50.52", "--index", corpus_index, "--json", "-k", 1).output)["hits"][0]
+    assert stated["by_provision"] is False and "50.52" in " ".join(stated["text"].split())
+    shown = run("search", "21 CFR 50.25", "--index", corpus_index, "-k", 1)
+    assert "stated nowhere" in shown.output and shown.exit_code == 0
 
 
 @pytest.mark.slow

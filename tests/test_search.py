@@ -264,6 +264,19 @@ def test_a_reference_backs_off_to_the_provision_holding_it():
     assert list(lexical.provisions(("3", "3"), title_21=True)) == [("3", "3"), ("cfr", "3")]
 
 
+def test_a_sentence_citing_only_a_provision_is_marked():
+    """by_provision: every reference the sentence cites, it cites through a provision."""
+    from gtindex.search.candidates import Span as _Span
+    from gtindex.search.references import by_provision
+
+    spans = {1: _Span(1, 7, 0, 1, (10,)), 2: _Span(2, 7, 2, 3, (10,)), 3: _Span(3, 8, 0, 0, (11,))}
+    exact = lexical.Citing(frozenset({1}), frozenset())
+    nearest = lexical.Citing(frozenset({1, 2}), frozenset(), exact=False)
+    assert by_provision(spans, {("50", "25"): nearest}, {}) == {1, 2}
+    assert by_provision(spans, {("50", "25"): nearest, ("107", "240"): exact}, {}) == {2}  # 1 states one exactly
+    assert by_provision(spans, {("50", "25"): nearest}, {8: (("50", "25"),)}) == {1, 2, 3}  # titled
+
+
 def test_a_cfr_section_is_also_looked_for_as_guidances_print_it_glued():
     """"21CFR801.109(e)" is one token "21cfr801" to FTS5: a user typing "21 CFR 801.109"
     must still find it, and one typing it glued must find the spaced form."""

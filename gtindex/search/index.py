@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,23 +208,26 @@ class Index:
         # A superseded draft is searched too, but a sentence of it that its final restates
         # is the final's to cite; one the final lacks is a hit marked [superseded by ...].
         drafts = doc is None and not include_superseded
-        return self.hits(fuse.ranked(signals, weights), k, signals.span_lexical, drafts)
+        return self.hits(fuse.ranked(signals, weights), k, signals.span_lexical, drafts,
+                         by_provision=signals.by_provision)
 
     def signals(self, query: str, doc_ids: list[int] | None, weights: dict[str, float]) -> Signals:
         """The candidate sentences of the query (expanded with the corpus's acronyms) and their signals."""
         return self.retriever.signals(acronyms.expand(query, self.acronyms), doc_ids, weights, self._titles)
 
     def hits(self, ranked: list[tuple[Span, float]], k: int, span_lexical: dict[int, float],
-             leave_restated: bool = True, margin: float = EXTEND_MARGIN) -> list[Hit]:
+             leave_restated: bool = True, margin: float = EXTEND_MARGIN,
+             by_provision: Container[int] = ()) -> list[Hit]:
         """The first k places of the ranking as hits (leave_restated: a superseded draft's
         sentence that its final restates is left to the final; margin: narrowing's join
-        margin, config.EXTEND_MARGIN)."""
+        margin, config.EXTEND_MARGIN; by_provision: sentences citing a typed reference only
+        through a provision holding it, Signals.by_provision)."""
         places = narrow.places(ranked, k, span_lexical, self._superseded_by,
                                self.restated if leave_restated else None, margin)
-        return [self._hit(rank, span, first, last, score)
+        return [self._hit(rank, span, first, last, score, span.span_id in by_provision)
                 for rank, (span, first, last, score) in enumerate(places, 1)]
 
-    def _hit(self, rank: int, span: Span, first: int, last: int, score: float) -> Hit:
+    def _hit(self, rank: int, span: Span, first: int, last: int, score: float, by_provision: bool = False) -> Hit:
         info = self._documents[span.doc_id]
         context = (self.conn.execute("SELECT text FROM passages WHERE passage_id = ?", span.passages[:1]).fetchone()
                    if span.passages else None)
@@ -241,6 +245,7 @@ class Index:
             center=info.center, section=rows[0]["section"], line_kind=info.line_kind,
             lines=[cited_line_from_row(row) for row in rows], context=context[0] if context else "",
             score=score, designation=info.designation, superseded_by=final[1] if final else "",
+            by_provision=by_provision,
         )
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 
 from .. import lexical
 from .candidates import Span
@@ -26,7 +27,7 @@ def stated(conn: sqlite3.Connection, query: lexical.LexicalQuery, titles: dict[i
             docs = [doc_id for doc_id, tokens in title_tokens.items() if lexical.holds(tokens, provision)]
             if found.spans or found.headed_passages or docs:
                 break
-        cited[phrase] = found
+        cited[phrase] = found if provision == phrase else replace(found, exact=False)
         for doc_id in docs:
             titled[doc_id] = titled.get(doc_id, ()) + (phrase,)
     return cited, titled
@@ -40,11 +41,24 @@ def shares(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Cit
     Solvents" is, though it never says so, and "Q3C" means the guideline titled so."""
     result = {}
     for span_id, span in spans.items():
-        cited = sum(
-            span_id in found.spans or any(p in found.headed_passages for p in span.passages)
-            or phrase in titled.get(span.doc_id, ())
-            for phrase, found in references.items()
-        )
+        cited = sum(_cites(span, found, phrase, titled) for phrase, found in references.items())
         if cited:
             result[span_id] = cited / len(references)
     return result
+
+
+def by_provision(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Citing],
+                 titled: dict[int, tuple]) -> set[int]:
+    """The sentences that cite the query's references only through a provision holding them
+    ("21 CFR part 50" for "21 CFR 50.25", which nothing states): their hits say so."""
+    result = set()
+    for span_id, span in spans.items():
+        exact = [found.exact for phrase, found in references.items() if _cites(span, found, phrase, titled)]
+        if exact and not any(exact):
+            result.add(span_id)
+    return result
+
+
+def _cites(span: Span, found: lexical.Citing, phrase: tuple[str, ...], titled: dict[int, tuple]) -> bool:
+    return (span.span_id in found.spans or any(p in found.headed_passages for p in span.passages)
+            or phrase in titled.get(span.doc_id, ()))

@@ -100,6 +100,7 @@ class Retriever:
         signals.spans = self.spans(top_spans, top_passages)
         if cited:
             signals.reference_lexical = references.shares(signals.spans, cited, signals.titled)
+            signals.by_provision = references.by_provision(signals.spans, cited, signals.titled)
         if use_dense and signals.spans:
             self._dense_signals(query_vector, signals)
         return signals
