@@ -4,7 +4,8 @@
   (MiniLM cosine of every sentence and every passage, FTS5 bm25 of both) and the sentences
   stating a reference the query types;
 - `references`: which sentences cite those references (they state them, their section
-  heading holds them, or their document's title does);
+  heading holds them, or their document's title does), or, for one that nothing states,
+  the provision holding it ("21 CFR part 50" for "21 CFR 50.25"; those hits are marked);
 - `fuse`: the candidates in order (reference citers first, then a weighted sum of five
   signals: sentence and passage cosine, sentence and passage bm25, references cited);
 - `narrow`: the places hits cite: the best sentence, joined by neighbours that answer nearly
