@@ -75,6 +75,7 @@ SPANS = RankedTable("spans", "span_id", {"text": 1.0})
 class LexicalQuery:
     terms: tuple[str, ...]  # single tokens, lower-case, stopwords removed
     phrases: tuple[tuple[str, ...], ...]  # multi-token chunks ("314 101 d 5")
+    title_21: bool = False  # it says "CFR" or "§" (guidances write § for sections of Title 21)
 
     @property
     def empty(self) -> bool:
@@ -133,7 +134,8 @@ def build_query(text: str) -> LexicalQuery:
             phrases.append(tuple(tokens))
         elif tokens and tokens[0] not in STOPWORDS:
             terms.append(tokens[0])
-    return LexicalQuery(tuple(dict.fromkeys(terms)), tuple(dict.fromkeys(phrases)))
+    title_21 = "§" in text or any(token == "cfr" for phrase in phrases for token in phrase) or "cfr" in terms
+    return LexicalQuery(tuple(dict.fromkeys(terms)), tuple(dict.fromkeys(phrases)), title_21)
 
 
 # A section of Title 21 printed with its part glued to "CFR" ("21CFR801.109(e)",
@@ -174,7 +176,7 @@ def provisions(phrase: tuple[str, ...], title_21: bool = False) -> Iterator[tupl
     ("107", "240", "a") -> ("107", "240"); ("506", "c", "1") -> ("506", "c"); ("e6", "r3") ->
     ("e6",). A provision keeps a number, and is more than one token unless that token is a
     designation ("e6"): "107" or "cfr part" alone would be any number or any part. In a query
-    about Title 21 (`title_21`: it says "CFR"), a section's last provision is its part:
+    about Title 21 (LexicalQuery.title_21), a section's last provision is its part:
     ("50", "25") -> ("cfr", "50")."""
     while phrase:
         yield phrase

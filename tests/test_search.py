@@ -243,6 +243,8 @@ def test_references_are_numbers_and_designations():
     assert lexical.build_query("in part because").references == ()
     assert lexical.build_query("21 CFR 50 consent").references == (("cfr", "50"),)  # typed without "part"
     assert lexical.build_query("21 CFR 50.25").references == (("50", "25"),)  # a section, not a part
+    assert lexical.build_query("21 CFR 50.25").title_21 and lexical.build_query("§ 50.25").title_21
+    assert lexical.build_query("21CFR50 and 21 CFR 50").title_21 and not lexical.build_query("section 506(c)").title_21
     assert lexical.spellings(("part", "11")) == (("part", "11"), ("cfr", "11"))  # "21 CFR 11.10" is in part 11
     assert lexical.spellings(("cfr", "11")) == (("cfr", "11"), ("part", "11"))
     title = lexical.tokenize("IMPURITIES: GUIDELINE FOR RESIDUAL SOLVENTS Q3C(R8)")

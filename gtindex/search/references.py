@@ -20,9 +20,8 @@ def stated(conn: sqlite3.Connection, query: lexical.LexicalQuery, titles: dict[i
     title_tokens = {doc_id: lexical.tokenize(title) for doc_id, title in titles.items()}
     cited: dict[tuple[str, ...], lexical.Citing] = {}
     titled: dict[int, tuple] = {}
-    title_21 = "cfr" in query.terms
     for phrase in query.references:
-        for provision in lexical.provisions(phrase, title_21):
+        for provision in lexical.provisions(phrase, query.title_21):
             found = lexical.citing(conn, provision, limit, doc_ids)
             docs = [doc_id for doc_id, tokens in title_tokens.items() if lexical.holds(tokens, provision)]
             if found.spans or found.headed_passages or docs:
