@@ -17,6 +17,8 @@ def stated(conn: sqlite3.Connection, query: lexical.LexicalQuery, titles: dict[i
     of part 50 stand, "ICH E6(R3)" where only E6(R2) is indexed.
     Without this, "21 CFR <section>(a)" found only "21 CFR" (in footnotes listing other
     sections) for 109 of the 111 sections of Title 21 that one document states."""
+    if not query.references:  # most queries: no title need be read
+        return {}, {}
     title_tokens = {doc_id: lexical.tokenize(title) for doc_id, title in titles.items()}
     cited: dict[tuple[str, ...], lexical.Citing] = {}
     titled: dict[int, tuple] = {}
