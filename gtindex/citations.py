@@ -54,7 +54,7 @@ class Hit:
     score: float
     designation: str = ""  # "Draft Guidance for Industry", as printed on the cover; cited after the title
     superseded_by: str = ""  # name of the newer version when this guidance is superseded (versions.py)
-    # No document states the reference as typed ("21 CFR 50.25"); this place states the
+    # No document searched states the reference as typed ("21 CFR 50.25"); this place states the
     # provision holding it ("21 CFR part 50"): search.references.stated.
     by_provision: bool = False
     citation: str = field(init=False)

@@ -106,8 +106,9 @@ def render_hits(console, hits, words: set[str]) -> None:
         if hit.superseded_by:
             head += Text(f" [superseded by {sanitize_text(hit.superseded_by)}]", style="bold yellow")
         if hit.by_provision:
-            head += Text(" [the reference as typed is stated nowhere; this states the provision holding it]",
-                         style="bold yellow")
+            # "In the documents searched": with --doc, another document may state it.
+            head += Text(" [the reference as typed is not stated in the documents searched; this states the"
+                         " provision holding it]", style="bold yellow")
         console.print(head, soft_wrap=True)  # a citation is copied whole: never broken across lines
         for line in hit.lines:
             number = line.line if line.line is not None else line.line_on_page
