@@ -57,7 +57,8 @@ class Index:
             for row in conn.execute("SELECT * FROM documents")
         }
         self.acronyms = _acronyms(conn, len_documents=len(self._documents))
-        self._titles = {doc_id: info.title for doc_id, info in self._documents.items()}  # for typed references
+        # For typed references a title states ("Q3C(R8)"): tokenized once, not per query.
+        self._title_tokens = {doc_id: lexical.tokenize(info.title) for doc_id, info in self._documents.items()}
 
     @classmethod
     def open(cls, path: Path | str, fast_start: bool = False) -> "Index":
@@ -213,7 +214,7 @@ class Index:
 
     def signals(self, query: str, doc_ids: list[int] | None, weights: dict[str, float]) -> Signals:
         """The candidate sentences of the query (expanded with the corpus's acronyms) and their signals."""
-        return self.retriever.signals(acronyms.expand(query, self.acronyms), doc_ids, weights, self._titles)
+        return self.retriever.signals(acronyms.expand(query, self.acronyms), doc_ids, weights, self._title_tokens)
 
     def hits(self, ranked: list[tuple[Span, float]], k: int, span_lexical: dict[int, float],
              leave_restated: bool = True, margin: float = EXTEND_MARGIN,

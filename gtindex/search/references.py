@@ -8,18 +8,17 @@ from .. import lexical
 from .candidates import Span
 
 
-def stated(conn: sqlite3.Connection, query: lexical.LexicalQuery, titles: dict[int, str], limit: int,
+def stated(conn: sqlite3.Connection, query: lexical.LexicalQuery, title_tokens: dict[int, list[str]], limit: int,
            doc_ids: list[int] | None) -> tuple[dict[tuple[str, ...], lexical.Citing], dict[int, tuple]]:
     """Where each of the query's references stands (lexical.citing), and doc_id → the
-    references its title states ("Q3C(R8)"; `titles`: doc_id → title). A reference that stands
-    nowhere stands where the provision holding it does (lexical.provisions): "21 CFR
+    references its title states ("Q3C(R8)"; `title_tokens`: doc_id → its title, tokenized).
+    A reference that stands nowhere stands where the provision holding it does (lexical.provisions): "21 CFR
     107.240(a)" where the text says only "107.240", "21 CFR 50.25" where only other sections
     of part 50 stand, "ICH E6(R3)" where only E6(R2) is indexed.
     Without this, "21 CFR <section>(a)" found only "21 CFR" (in footnotes listing other
     sections) for 109 of the 111 sections of Title 21 that one document states."""
-    if not query.references:  # most queries: no title need be read
+    if not query.references:
         return {}, {}
-    title_tokens = {doc_id: lexical.tokenize(title) for doc_id, title in titles.items()}
     cited: dict[tuple[str, ...], lexical.Citing] = {}
     titled: dict[int, tuple] = {}
     for phrase in query.references:

@@ -78,9 +78,9 @@ class Retriever:
     # ------------------------------------------------------------------ signals
 
     def signals(self, query_text: str, doc_ids: list[int] | None, weights: dict[str, float],
-                titles: dict[int, str]) -> Signals:
-        """Every candidate sentence with its signals (`titles`: doc_id → title, for references
-        a document's title states). A question is often phrased like the passage around its
+                title_tokens: dict[int, list[str]]) -> Signals:
+        """Every candidate sentence with its signals (`title_tokens`: doc_id → its title's
+        tokens, for references a document's title states). A question is often phrased like the passage around its
         answer rather than like the answer itself, hence every sentence of the best passages."""
         signals = Signals()
         use_dense = "span_dense" in weights
@@ -88,7 +88,7 @@ class Retriever:
         encoding = _InBackground(self.query_vector, query_text) if use_dense else None
         cited: dict[tuple[str, ...], lexical.Citing] = {}
         if "span_lexical" in weights:
-            cited = self._lexical(lexical.build_query(query_text), doc_ids, signals, use_dense, titles)
+            cited = self._lexical(lexical.build_query(query_text), doc_ids, signals, use_dense, title_tokens)
         top_passages = set(list(signals.passage_lexical)[:PASSAGE_POOL])
         top_spans = set(signals.span_lexical).union(*(found.spans for found in cited.values()))
         if encoding is not None:
@@ -106,13 +106,13 @@ class Retriever:
         return signals
 
     def _lexical(self, query: lexical.LexicalQuery, doc_ids: list[int] | None, signals: Signals, use_dense: bool,
-                 titles: dict[int, str]) -> dict[tuple[str, ...], lexical.Citing]:
+                 title_tokens: dict[int, list[str]]) -> dict[tuple[str, ...], lexical.Citing]:
         """The bm25 signals and trust, and where each of the query's references is stated."""
         signals.span_lexical = dict(lexical.search_spans(self.conn, query, SPAN_CANDIDATES, doc_ids,
                                                          self.allowed_ids("spans", doc_ids)))
         signals.passage_lexical = dict(lexical.search(self.conn, query, PASSAGE_CANDIDATES, doc_ids,
                                                       self.allowed_ids("passages", doc_ids)))
-        cited, signals.titled = references.stated(self.conn, query, titles, SPAN_CANDIDATES, doc_ids)
+        cited, signals.titled = references.stated(self.conn, query, title_tokens, SPAN_CANDIDATES, doc_ids)
         if use_dense:  # without dense signals there is nothing better to trust
             covered = lexical.coverage(self.conn, query, list(signals.passage_lexical)[:TRUST_PASSAGES])
             signals.lexical_trust = min(1.0, max(0.0, (covered - TRUST_FLOOR) / (TRUST_FULL - TRUST_FLOOR)))
