@@ -23,7 +23,7 @@ from pathlib import Path
 
 from gtindex import acronyms, lexical
 from gtindex.evaluate import (LINE_SLACK, GoldQuery, Scores, evaluate, evaluate_references, load_gold, quote_words,
-                              reference_queries, score_query, with_unstated_subdivision)
+                              reference_queries, score_query, typed_otherwise, with_unstated_subdivision)
 from gtindex.search import WEIGHTS, Index, fuse
 from gtindex.search.config import EXTEND_MARGIN
 
@@ -152,6 +152,7 @@ def measure_quality(index_dir: Path, corpus: Path, golds: dict[str, Path], naive
         mined = reference_queries(index)
         figures["references"] = _references(evaluate_references(index, mined))
         figures["subdivisions"] = _references(evaluate_references(index, with_unstated_subdivision(index, mined)))
+        figures["typed_otherwise"] = _references(evaluate_references(index, typed_otherwise(mined)))
         if "dev" in golds:
             figures["cv"] = cross_validated_weights(index, golds["dev"])
     if naive:
@@ -199,7 +200,8 @@ def print_quality(figures: dict, say) -> None:
         say(f"  naive baseline: {figures['naive']['chunks']} chunks of 1,000 characters (200 overlap), MiniLM + bm25,"
             " RRF; judged by the quote rule (no printed lines), so exact@1 does not apply")
     for key, heading in (("references", "\nReferences stated in one document, typed as a user would"),
-                         ("subdivisions", "The same typed with a subdivision no document states (107.240(a))")):
+                         ("subdivisions", "The same typed with a subdivision no document states (107.240(a))"),
+                         ("typed_otherwise", "The same typed otherwise (21CFR 20.61, 21 C.F.R., 21CFR203, 201 (v))")):
         r = figures[key]
         kinds = "; ".join(f"'{kind} ...' {k['right_at_1']:.3f} of {k['queries']}" for kind, k in r["by_kind"].items())
         say(f"{heading}, right at rank 1: {kinds}" + (f" (missed: {', '.join(r['misses'][:5])})" if r["misses"] else ""))

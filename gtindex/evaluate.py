@@ -343,6 +343,29 @@ def with_unstated_subdivision(index: Index, queries: list[ReferenceQuery]) -> li
     return typed
 
 
+# The other ways users type a reference, by kind: glued "21CFR", "C.F.R." with its dots, a
+# subdivision after a space. Each is the same reference, so the same one document must come
+# first (lexical._joined makes them one form).
+_TYPED_OTHERWISE = {
+    CFR: (lambda ref: f"21CFR {ref}", lambda ref: f"21 C.F.R. {ref}"),
+    CFR_PART: (lambda ref: f"21CFR Part {ref}", lambda ref: f"21CFR{ref}"),
+    ACT_SECTION: (lambda ref: "section " + ref.replace("(", " ("),),
+}
+
+
+def typed_otherwise(queries: list[ReferenceQuery]) -> list[ReferenceQuery]:
+    """Each mined "21 CFR", part and "section" query typed in the other ways users type it
+    ("21CFR 20.61", "21 C.F.R. 20.61", "21CFR Part 812", "21CFR203", "section 201 (v)"); a
+    form equal to the mined one is left out. (ICH designations were found in every form.)"""
+    typed = []
+    for query in queries:
+        for form in _TYPED_OTHERWISE.get(query.kind, ()):
+            text = form(query.reference)
+            if text != query.query:
+                typed.append(ReferenceQuery(text, query.reference, query.doc, query.kind))
+    return typed
+
+
 def _cfr_queries(texts: dict[str, str]) -> list[ReferenceQuery]:
     stated = {(section, doc) for doc, text in texts.items() for section in _stated_sections(text)}
     holders: dict[str, set[str]] = {}  # section number -> documents where it stands in any form

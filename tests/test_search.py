@@ -253,6 +253,21 @@ def test_references_are_numbers_and_designations():
     assert not lexical.holds(lexical.tokenize("QUALITY RISK MANAGEMENT Q9"), ("q9", "r1"))  # Q9 is not Q9(R1)
 
 
+def test_a_reference_typed_otherwise_is_the_same_reference():
+    """lexical._joined: glued "21CFR", "C.F.R." and a subdivision after a space are read as
+    the reference typed plainly; a word in parentheses stays words."""
+    plain = lexical.build_query("21 CFR 20.61")
+    for typed in ("21CFR 20.61", "21 C.F.R. 20.61", "21 c.f.r. 20.61"):
+        assert lexical.build_query(typed).references == plain.references and lexical.build_query(typed).title_21
+    assert lexical.build_query("21CFR Part 812").references == (("part", "812"),)
+    assert lexical.build_query("21CFR203").references == (("cfr", "203"),)  # a part, as "21 CFR 203"
+    assert lexical.build_query("section 201 (v)").references == (("201", "v"),)
+    assert lexical.build_query("505 (b) (2)").references == (("505", "b", "2"),)
+    assert lexical.build_query("ICH Q9 (R1)").references == (("q9", "r1"),)
+    assert lexical.build_query("Part 11 (electronic records)").terms == ("electronic", "records")
+    assert lexical.build_query("in 2 (two) cases").references == ()
+
+
 def test_a_reference_backs_off_to_the_provision_holding_it():
     """Tried in turn until one stands somewhere (search.references.stated): the last part
     dropped, never down to a bare number or a phrase without one."""
