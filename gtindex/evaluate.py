@@ -275,7 +275,10 @@ def _parenthesised(reference: str) -> str:
 
 
 def _act_section_pattern(reference: str) -> re.Pattern:
-    """506(c) standing alone or with its subdivisions (506(c)(1)); not 1506(c) nor 506(cc)."""
+    """506(c) standing alone or with its subdivisions (506(c)(1)); not 1506(c) nor 506(cc).
+    A section without a subdivision (519) only after "section": alone it is any number."""
+    if "(" not in reference:
+        return re.compile(rf"\b[Ss]ections?\s+{re.escape(reference)}(?!\w|\.\d)")
     return re.compile(rf"(?<![\w(.]){_parenthesised(reference)}(?!\w)")
 
 
@@ -295,9 +298,9 @@ _REFERENCE_PATTERNS = {CFR: _section_pattern, CFR_PART: _part_pattern, ACT_SECTI
 # Every number standing alone that _section_pattern could match ("107.240" in any form).
 _ANY_SECTION = re.compile(r"(?<![\d.])\d{1,4}\.\d{1,4}(?!\d)")
 # A section of the FD&C or PHS Act as guidances state it: "section 506(c)", "sections
-# 505(b)(2) and ...": three digits, at least one subdivision (a bare "section 3" is a part
-# of the guidance itself).
-_ACT_SECTION = re.compile(r"\b[Ss]ections?\s+(\d{3}[A-Z]?(?:\s?\([a-zA-Z0-9]{1,4}\))+)")
+# 505(b)(2) and ...", "section 519": three digits (a bare "section 3" is a part of the
+# guidance itself), with or without subdivisions.
+_ACT_SECTION = re.compile(r"\b[Ss]ections?\s+(\d{3}[A-Z]?(?:\s?\([a-zA-Z0-9]{1,4}\))*)(?![\w(]|\.\d)")
 # A part of Title 21 as guidances state it: "21 CFR part 11", "21 CFR Parts 50".
 _CFR_PART = re.compile(r"\b21\s*CFR\s+[Pp]arts?\s+(\d{1,4})(?![\d.])")
 # An ICH guideline as guidances name it: "ICH Q1E", "ICH E6(R2)", "ICH M7".

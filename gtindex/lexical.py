@@ -76,6 +76,7 @@ class LexicalQuery:
     terms: tuple[str, ...]  # single tokens, lower-case, stopwords removed
     phrases: tuple[tuple[str, ...], ...]  # multi-token chunks ("314 101 d 5")
     title_21: bool = False  # it says "CFR" or "§" (guidances write § for sections of Title 21)
+    says_section: bool = False  # it says "section": "351(k)" is then a section of an Act (provisions)
 
     @property
     def empty(self) -> bool:
@@ -139,11 +140,22 @@ _GLUED_CFR = re.compile(r"\b(\d{1,2})\s*(C\.?F\.?R\.?)(?=\s|\d|$)", re.IGNORECAS
 _SPACED_SUBDIVISION = re.compile(r"(?<=[\d)])\s+(?=\((?:[a-z]{1,2}|[a-z]?\d{1,3}|[ivx]{1,5})\))", re.IGNORECASE)
 
 
+# A section of an Act typed without a subdivision ("section 519", "sections 505"): one
+# reference, "section-519", as "part-11" is. Three digits, as the FD&C and PHS Acts number
+# them ("745A" too); "section 3" is a part of a guidance. Apart, "519" was any number and
+# the section's one document came first for 4 of 12 such sections.
+_ACT_SECTION = re.compile(r"\b(sections?)\s+(\d{3}[a-z]?)(?![\w(]|\.\d)", re.IGNORECASE)
+_ACT_NUMBER = re.compile(r"\d{3}[a-z]?")
+_SECTION_WORDS = ("section", "sections")
+
+
 def _joined(text: str) -> str:
     """The query with references typed the ways users type them made one form: "21CFR" and
-    "21 C.F.R." as "21 CFR", a spaced subdivision joined, and a part made one chunk ("part-11")."""
+    "21 C.F.R." as "21 CFR", a spaced subdivision joined, and a part or an Act's section made
+    one chunk ("part-11", "section-519")."""
     text = _GLUED_CFR.sub(r"\1 CFR ", text)
     text = _SPACED_SUBDIVISION.sub("", text)
+    text = _ACT_SECTION.sub(r"\1-\2", text)
     return _PART.sub(r"\1-\2", text)
 
 
@@ -156,8 +168,10 @@ def build_query(text: str) -> LexicalQuery:
             phrases.append(tuple(tokens))
         elif tokens and tokens[0] not in STOPWORDS:
             terms.append(tokens[0])
-    title_21 = "§" in text or any(token == "cfr" for phrase in phrases for token in phrase) or "cfr" in terms
-    return LexicalQuery(tuple(dict.fromkeys(terms)), tuple(dict.fromkeys(phrases)), title_21)
+    words = set(terms) | {token for phrase in phrases for token in phrase}
+    title_21 = "§" in text or "cfr" in words
+    return LexicalQuery(tuple(dict.fromkeys(terms)), tuple(dict.fromkeys(phrases)), title_21,
+                        says_section=bool(words & set(_SECTION_WORDS)))
 
 
 # A section of Title 21 printed with its part glued to "CFR" ("21CFR801.109(e)",
@@ -193,19 +207,23 @@ class Citing:
     exact: bool = True  # False: these stand for a provision holding the reference (search.references.stated)
 
 
-def provisions(phrase: tuple[str, ...], title_21: bool = False) -> Iterator[tuple[str, ...]]:
+def provisions(phrase: tuple[str, ...], title_21: bool = False, says_section: bool = False) -> Iterator[tuple[str, ...]]:
     """The reference, then the provisions holding it, each with its last part dropped:
     ("107", "240", "a") -> ("107", "240"); ("506", "c", "1") -> ("506", "c"); ("e6", "r3") ->
     ("e6",). A provision keeps a number, and is more than one token unless that token is a
     designation ("e6"): "107" or "cfr part" alone would be any number or any part. In a query
     about Title 21 (LexicalQuery.title_21), a section's last provision is its part:
-    ("50", "25") -> ("cfr", "50")."""
+    ("50", "25") -> ("cfr", "50"). In a query saying "section" (LexicalQuery.says_section), an
+    Act's section is the last provision of its subdivisions: ("351", "k") -> ("section", "351")."""
     while phrase:
         yield phrase
         if title_21 and len(phrase) == 2 and phrase[0].isdigit() and phrase[1].isdigit():
             yield ("cfr", phrase[0])
             return
         phrase = phrase[:-1]
+        if says_section and len(phrase) == 1 and _ACT_NUMBER.fullmatch(phrase[0]):
+            yield ("section", phrase[0])
+            return
         bare = len(phrase) == 1 and not _DESIGNATION.fullmatch(phrase[0])
         if bare or not any(_has_digit(token) for token in phrase):
             return

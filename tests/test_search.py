@@ -266,6 +266,10 @@ def test_a_reference_typed_otherwise_is_the_same_reference():
     assert lexical.build_query("ICH Q9 (R1)").references == (("q9", "r1"),)
     assert lexical.build_query("Part 11 (electronic records)").terms == ("electronic", "records")
     assert lexical.build_query("in 2 (two) cases").references == ()
+    assert lexical.build_query("section 519 reports").references == (("section", "519"),)  # one reference
+    assert lexical.build_query("section 745A").references == (("section", "745a"),)
+    assert lexical.build_query("section 3").references == ()  # a guidance's own section: any "3"
+    assert lexical.build_query("section 351(k) of the PHS Act").says_section
 
 
 def test_a_reference_backs_off_to_the_provision_holding_it():
@@ -279,6 +283,10 @@ def test_a_reference_backs_off_to_the_provision_holding_it():
     assert list(lexical.provisions(("q3c",))) == [("q3c",)]
     assert list(lexical.provisions(("50", "25", "a"), title_21=True)) == [("50", "25", "a"), ("50", "25"), ("cfr", "50")]
     assert list(lexical.provisions(("3", "3"), title_21=True)) == [("3", "3"), ("cfr", "3")]
+    # "section 351(k)" where only "section 351" stands: an Act's section holds its subdivisions
+    assert list(lexical.provisions(("351", "k"), says_section=True)) == [("351", "k"), ("section", "351")]
+    assert list(lexical.provisions(("351", "k"))) == [("351", "k")]  # "351(k)" alone: 351 is any number
+    assert list(lexical.provisions(("3", "3"), says_section=True)) == [("3", "3")]  # a guidance's own section
 
 
 def test_a_sentence_citing_only_a_provision_is_marked():

@@ -22,7 +22,7 @@ def stated(conn: sqlite3.Connection, query: lexical.LexicalQuery, title_tokens: 
     cited: dict[tuple[str, ...], lexical.Citing] = {}
     titled: dict[int, tuple] = {}
     for phrase in query.references:
-        for provision in lexical.provisions(phrase, query.title_21):
+        for provision in lexical.provisions(phrase, query.title_21, query.says_section):
             found = lexical.citing(conn, provision, limit, doc_ids)
             docs = [doc_id for doc_id, tokens in title_tokens.items() if lexical.holds(tokens, provision)]
             if found.spans or found.headed_passages or docs:
