@@ -244,6 +244,15 @@ def citing(conn: sqlite3.Connection, phrase: tuple[str, ...], limit: int, doc_id
     return Citing(frozenset(row[0] for row in spans), frozenset(row[0] for row in headed))
 
 
+def occurs(conn: sqlite3.Connection, query: LexicalQuery) -> bool:
+    """Some word or reference of the query stands somewhere in the index (a passage's text,
+    section path or document title), in FTS5's stemmed form: one lookup, stopped at the first."""
+    if query.empty:
+        return False
+    return conn.execute("SELECT 1 FROM passages_fts WHERE passages_fts MATCH ? LIMIT 1",
+                        [query.to_fts()]).fetchone() is not None
+
+
 def coverage(conn: sqlite3.Connection, query: LexicalQuery, passage_ids: list[int]) -> float:
     """The largest share of the query's words that one of these passages holds (stemmed as
     FTS5 stems them); 1.0 for a query without single words. bm25 ranks a passage that

@@ -66,6 +66,23 @@ def test_search_terminal_output_cites_and_numbers_lines(corpus_index):
 
 
 @pytest.mark.slow
+def test_a_query_no_word_of_which_stands_in_the_index_finds_nothing(corpus_index):
+    """Junk and misspellings ("zzqqxx", "immunogenicty") got a West Nile virus paragraph first
+    with exit 0: the nearest vectors of tokens the model was never shown here. Now nothing
+    (exit 1), as lexical search gives; dense search, asked for, still ranks by meaning, and a
+    filtered search whose document lacks the words, though others hold them, still gets hits."""
+    for junk in ("zzqqxx", "immunogenicty", "the of and"):
+        result = run("search", junk, "--index", corpus_index)
+        assert result.exit_code == 1 and "no matches" in result.output, (junk, result.output)
+    assert run("search", "zzqqxx", "--index", corpus_index, "--mode", "dense").exit_code == 0
+    assert run("search", "immunogenicity", "--index", corpus_index).exit_code == 0
+    lexical = run("search", "chromatography", "--index", corpus_index, "--doc", RARE, "--mode", "lexical")
+    assert lexical.exit_code == 1  # the Rare Diseases draft never says it; other documents do
+    filtered = run("search", "chromatography", "--index", corpus_index, "--doc", RARE, "--json", "-k", 1)
+    assert filtered.exit_code == 0 and json.loads(filtered.output)["hits"][0]["doc"] == RARE
+
+
+@pytest.mark.slow
 def test_search_exit_codes_and_filters(corpus_index):
     assert run("search", "stopping rules", "--index", corpus_index, "--since", 2099).exit_code == 1
     assert run("search", "zzzxqv qqqzzv", "--index", corpus_index, "--mode", "lexical").exit_code == 1

@@ -206,11 +206,22 @@ class Index:
             return []
         weights = mode_weights(mode)
         signals = self.signals(query, doc_ids, weights)
+        if mode == "hybrid" and not signals.span_lexical and not signals.titled and not self._occurs(query):
+            return []
         # A superseded draft is searched too, but a sentence of it that its final restates
         # is the final's to cite; one the final lacks is a hit marked [superseded by ...].
         drafts = doc is None and not include_superseded
         return self.hits(fuse.ranked(signals, weights), k, signals.span_lexical, drafts,
                          by_provision=signals.by_provision)
+
+    def _occurs(self, query: str) -> bool:
+        """Some word of the query stands somewhere in the index, whatever the filters. When none
+        does ("zzqqxx", "immunogenicty", "AAV" in a corpus that never writes it), the nearest
+        vectors are no answer: the query's tokens mean nothing the model was shown here, and
+        the first hits were a West Nile virus paragraph for all three. Hybrid search then finds
+        nothing (exit 1), as lexical search does; `--mode dense` still ranks by meaning alone,
+        and a filtered search whose documents lack the words still gets its hits by meaning."""
+        return lexical.occurs(self.conn, lexical.build_query(acronyms.expand(query, self.acronyms)))
 
     def signals(self, query: str, doc_ids: list[int] | None, weights: dict[str, float]) -> Signals:
         """The candidate sentences of the query (expanded with the corpus's acronyms) and their signals."""
