@@ -76,7 +76,7 @@ class LexicalQuery:
     terms: tuple[str, ...]  # single tokens, lower-case, stopwords removed
     phrases: tuple[tuple[str, ...], ...]  # multi-token chunks ("314 101 d 5")
     title_21: bool = False  # it says "CFR" or "§" (guidances write § for sections of Title 21)
-    says_section: bool = False  # it says "section": "351(k)" is then a section of an Act (provisions)
+    says_section: bool = False  # it says "section" or "Act": "351(k)" is then a section of an Act (provisions)
 
     @property
     def empty(self) -> bool:
@@ -147,6 +147,9 @@ _SPACED_SUBDIVISION = re.compile(r"(?<=[\d)])\s+(?=\((?:[a-z]{1,2}|[a-z]?\d{1,3}
 _ACT_SECTION = re.compile(r"\b(sections?)\s+(\d{3}[a-z]?)(?![\w(]|\.\d)", re.IGNORECASE)
 _ACT_NUMBER = re.compile(r"\d{3}[a-z]?")
 _SECTION_WORDS = ("section", "sections")
+# Words that make a number with a subdivision a section of an Act: "section 351(k)", "PHS Act
+# 351(k)", "sec. 351(k)" (provisions ends such a reference at "section 351").
+_ACT_WORDS = frozenset({*_SECTION_WORDS, "sec", "act"})
 
 
 def _joined(text: str) -> str:
@@ -171,7 +174,7 @@ def build_query(text: str) -> LexicalQuery:
     words = set(terms) | {token for phrase in phrases for token in phrase}
     title_21 = "§" in text or "cfr" in words
     return LexicalQuery(tuple(dict.fromkeys(terms)), tuple(dict.fromkeys(phrases)), title_21,
-                        says_section=bool(words & set(_SECTION_WORDS)))
+                        says_section=bool(words & _ACT_WORDS))
 
 
 # A section of Title 21 printed with its part glued to "CFR" ("21CFR801.109(e)",

@@ -270,6 +270,7 @@ def test_a_reference_typed_otherwise_is_the_same_reference():
     assert lexical.build_query("section 745A").references == (("section", "745a"),)
     assert lexical.build_query("section 3").references == ()  # a guidance's own section: any "3"
     assert lexical.build_query("section 351(k) of the PHS Act").says_section
+    assert lexical.build_query("PHS Act 351(k)").says_section and not lexical.build_query("351(k)").says_section
 
 
 def test_a_reference_backs_off_to_the_provision_holding_it():
