@@ -312,8 +312,26 @@ def search(query, index_dir, k, as_json, doc, status, since, mode, include_super
 
         render_hits(console(), hits, build_query(query).words)
     else:
-        click.echo("no matches", err=True)
+        click.echo("no matches" + (_spelling_hint(index_dir, query) if batch is None else ""), err=True)
     sys.exit(EXIT_FOUND if hits else EXIT_NOTHING)
+
+
+def _spelling_hint(index_dir, query: str) -> str:
+    """'; not in the index: "stoping" (did you mean "stopping"?)' for the query's words that
+    no document holds; "" when every word stands somewhere (a filter left nothing)."""
+    from .search import Index
+
+    with Index.open(index_dir, fast_start=True) as index:
+        unknown = index.spelling(query)
+    if not unknown:
+        return ""
+    words = [f'"{word}"' + (f" (did you mean {_alternatives(near)}?)" if near else "") for word, near in unknown.items()]
+    return "; not in the index: " + ", ".join(words)
+
+
+def _alternatives(words: list[str]) -> str:
+    quoted = [f'"{word}"' for word in words]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
 @main.command()

@@ -70,10 +70,17 @@ def test_a_query_no_word_of_which_stands_in_the_index_finds_nothing(corpus_index
     """Junk and misspellings ("zzqqxx", "immunogenicty") got a West Nile virus paragraph first
     with exit 0: the nearest vectors of tokens the model was never shown here. Now nothing
     (exit 1), as lexical search gives; dense search, asked for, still ranks by meaning, and a
-    filtered search whose document lacks the words, though others hold them, still gets hits."""
+    filtered search whose document lacks the words, though others hold them, still gets hits.
+    The message names the words no document holds and suggests the index's nearest spellings."""
     for junk in ("zzqqxx", "immunogenicty", "the of and"):
         result = run("search", junk, "--index", corpus_index)
         assert result.exit_code == 1 and "no matches" in result.output, (junk, result.output)
+    # The words no document holds are named, with the index's words spelled like them.
+    hint = run("search", "stoping ruls", "--index", corpus_index).output.strip()
+    assert hint.startswith('no matches; not in the index: "stoping" (did you mean "stopping"') and \
+        '"ruls" (did you mean "rules"?)' in hint, hint
+    assert run("search", "zzqqxx", "--index", corpus_index).output.strip() == 'no matches; not in the index: "zzqqxx"'
+    assert run("search", "stopping rules", "--index", corpus_index, "--since", 2099).output.strip() == "no matches"
     assert run("search", "zzqqxx", "--index", corpus_index, "--mode", "dense").exit_code == 0
     assert run("search", "immunogenicity", "--index", corpus_index).exit_code == 0
     lexical = run("search", "chromatography", "--index", corpus_index, "--doc", RARE, "--mode", "lexical")

@@ -12,6 +12,8 @@
   as well, up to four lines; one hit a place (two hits share at most the line where one
   sentence ends and the next begins);
 - `superseded`: a superseded draft's sentences that its final restates, left to the final;
+- `spelling`: for a search that found nothing, the query's words no document holds and the
+  index's words spelled like them (the CLI's hint);
 - `index`: `Index.open(dir).search(query, k, filters) -> list[Hit]`, documents and `show`;
 - `config`: every weight and count, with the measurement that chose it.
 

@@ -77,3 +77,12 @@ ROW_CACHE_SIZE = 32  # document filters whose vector rows an open index remember
 RESTATED_SHINGLE, RESTATED_SHARE = 4, 0.5
 
 COSINE_SLACK = 1e-3  # float32 rounding of unit vectors' inner products
+
+# Spelling hints (spelling.py), printed only when a search finds nothing.
+# difflib's ratio (2 * matching characters / both lengths) a suggestion needs: 0.8 lets one
+# or two letters differ in a word of eight or more ("stoping" -> "stopping", "immunogenicty"
+# -> "immunogenicity") and turns away unrelated words of the same length (a design choice,
+# not fitted: no query set was scored by it).
+SUGGEST_CUTOFF = 0.8
+SUGGESTIONS = 3  # per word: a line a user reads
+MIN_WORD = 3  # words of one or two letters are not checked: too short to suggest a spelling for

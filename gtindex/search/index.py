@@ -12,7 +12,7 @@ from ..citations import Hit, cited_line_from_row
 from ..documents import KIND_FOOTNOTE, LINE_KIND_COMPUTED, LINE_KIND_PARAGRAPH
 from ..errors import GtindexError
 from ..index import catalogue, generations, schema
-from . import fuse, narrow
+from . import fuse, narrow, spelling
 from .candidates import Signals, Span
 from .config import ACRONYM_MAX_SHARE, EXTEND_MARGIN, MODES, STATUSES, WEIGHTS
 from .retrieve import Retriever
@@ -222,6 +222,11 @@ class Index:
         nothing (exit 1), as lexical search does; `--mode dense` still ranks by meaning alone,
         and a filtered search whose documents lack the words still gets its hits by meaning."""
         return lexical.occurs(self.conn, lexical.build_query(acronyms.expand(query, self.acronyms)))
+
+    def spelling(self, query: str) -> dict[str, list[str]]:
+        """The words of a query that found nothing which stand nowhere in the index, each with
+        the index's words spelled like it (spelling.suggestions): the hint the CLI prints."""
+        return spelling.suggestions(self.conn, query)
 
     def signals(self, query: str, doc_ids: list[int] | None, weights: dict[str, float]) -> Signals:
         """The candidate sentences of the query (expanded with the corpus's acronyms) and their signals."""
