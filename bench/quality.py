@@ -22,8 +22,9 @@ import statistics
 from pathlib import Path
 
 from gtindex import acronyms, lexical
-from gtindex.evaluate import (LINE_SLACK, GoldQuery, Scores, evaluate, evaluate_references, load_gold, quote_words,
-                              reference_queries, score_query, typed_otherwise, with_unstated_subdivision)
+from gtindex.evaluate import (LINE_SLACK, GoldQuery, Scores, evaluate, evaluate_references, guideline_section_queries,
+                              load_gold, quote_words, reference_queries, score_query, typed_otherwise,
+                              with_unstated_subdivision)
 from gtindex.search import WEIGHTS, Index, fuse
 from gtindex.search.config import EXTEND_MARGIN
 
@@ -153,6 +154,7 @@ def measure_quality(index_dir: Path, corpus: Path, golds: dict[str, Path], naive
         figures["references"] = _references(evaluate_references(index, mined))
         figures["subdivisions"] = _references(evaluate_references(index, with_unstated_subdivision(index, mined)))
         figures["typed_otherwise"] = _references(evaluate_references(index, typed_otherwise(mined)))
+        figures["guideline_sections"] = _references(evaluate_references(index, guideline_section_queries(index)))
         if "dev" in golds:
             figures["cv"] = cross_validated_weights(index, golds["dev"])
     if naive:
@@ -201,7 +203,8 @@ def print_quality(figures: dict, say) -> None:
             " RRF; judged by the quote rule (no printed lines), so exact@1 does not apply")
     for key, heading in (("references", "\nReferences stated in one document, typed as a user would"),
                          ("subdivisions", "The same typed with a subdivision no document states (107.240(a))"),
-                         ("typed_otherwise", "The same typed otherwise (21CFR 20.61, 21 C.F.R., 21CFR203, 201 (v))")):
+                         ("typed_otherwise", "The same typed otherwise (21CFR 20.61, 21 C.F.R., 21CFR203, 201 (v))"),
+                         ("guideline_sections", "A guideline's numbered section (ICH Q3C 3.3), its heading first")):
         r = figures[key]
         kinds = "; ".join(f"'{kind} ...' {k['right_at_1']:.3f} of {k['queries']}" for kind, k in r["by_kind"].items())
         say(f"{heading}, right at rank 1: {kinds}" + (f" (missed: {', '.join(r['misses'][:5])})" if r["misses"] else ""))

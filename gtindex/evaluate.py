@@ -27,7 +27,7 @@ from pathlib import Path
 
 from .citations import Hit
 from .errors import GtindexError
-from .lexical import tokenize
+from .lexical import holds, tokenize
 from .search import Index
 
 DEPTH = 100  # hits fetched per query: ranks are reported up to here (hit@100)
@@ -236,6 +236,7 @@ def _stated_sections(text: str) -> set[str]:
 # The kinds of reference a user types, each mined from the corpus on its own.
 CFR, CFR_PART, ACT_SECTION, ICH = "21 CFR", "21 CFR part", "section", "ICH"
 REFERENCE_KINDS = (CFR, CFR_PART, ACT_SECTION, ICH)
+ICH_SECTION = "ICH section"  # a guideline's numbered section: guideline_section_queries
 
 
 @dataclass(frozen=True)
@@ -292,8 +293,13 @@ def _part_pattern(part: str) -> re.Pattern:
     return re.compile(rf"\b(?:[Pp]arts?|CFR)\s+{re.escape(part)}(?!\d)")
 
 
+def _heading_pattern(number: str) -> re.Pattern:
+    """3.3 standing alone in a section path: not 13.3, 3.31 nor 6.3.3."""
+    return re.compile(rf"(?<![\d.]){re.escape(number)}(?!\d)")
+
+
 _REFERENCE_PATTERNS = {CFR: _section_pattern, CFR_PART: _part_pattern, ACT_SECTION: _act_section_pattern,
-                       ICH: _designation_pattern}
+                       ICH: _designation_pattern, ICH_SECTION: _heading_pattern}
 
 # Every number standing alone that _section_pattern could match ("107.240" in any form).
 _ANY_SECTION = re.compile(r"(?<![\d.])\d{1,4}\.\d{1,4}(?!\d)")
@@ -350,16 +356,17 @@ def with_unstated_subdivision(index: Index, queries: list[ReferenceQuery]) -> li
 # subdivision after a space. Each is the same reference, so the same one document must come
 # first (lexical._joined makes them one form).
 _TYPED_OTHERWISE = {
-    CFR: (lambda ref: f"21CFR {ref}", lambda ref: f"21 C.F.R. {ref}"),
+    CFR: (lambda ref: f"21CFR {ref}", lambda ref: f"21 C.F.R. {ref}", lambda ref: f"§ {ref}"),
     CFR_PART: (lambda ref: f"21CFR Part {ref}", lambda ref: f"21CFR{ref}"),
-    ACT_SECTION: (lambda ref: "section " + ref.replace("(", " ("),),
+    ACT_SECTION: (lambda ref: "section " + ref.replace("(", " ("), lambda ref: f"sec. {ref}"),
 }
 
 
 def typed_otherwise(queries: list[ReferenceQuery]) -> list[ReferenceQuery]:
     """Each mined "21 CFR", part and "section" query typed in the other ways users type it
-    ("21CFR 20.61", "21 C.F.R. 20.61", "21CFR Part 812", "21CFR203", "section 201 (v)"); a
-    form equal to the mined one is left out. (ICH designations were found in every form.)"""
+    ("21CFR 20.61", "21 C.F.R. 20.61", "§ 20.61", "21CFR Part 812", "21CFR203", "section 201
+    (v)", "sec. 519"); a form equal to the mined one is left out. (ICH designations were found
+    in every form.)"""
     typed = []
     for query in queries:
         for form in _TYPED_OTHERWISE.get(query.kind, ()):
@@ -367,6 +374,35 @@ def typed_otherwise(queries: list[ReferenceQuery]) -> list[ReferenceQuery]:
             if text != query.query:
                 typed.append(ReferenceQuery(text, query.reference, query.doc, query.kind))
     return typed
+
+
+# A guideline's designation closing its title ("... RESIDUAL SOLVENTS Q3C(R8)"), and a
+# numbered heading ("3.3 Options for Describing Limits of Class 2 Solvents").
+_TITLE_DESIGNATION = re.compile(r"\b([QEMS]\d{1,2}[A-F]?(?:\(R\d\))?)\s*$")
+_HEADING_NUMBER = re.compile(r"(\d+\.\d+(?:\.\d+)*)\s+\S")
+
+
+def guideline_section_queries(index: Index) -> list[ReferenceQuery]:
+    """"ICH <designation> <number>" for every numbered heading of a guideline whose title
+    ends with its designation, when no other document's title holds that designation (Q11
+    has an ICH and an FDA edition: either would be right). The right first hit is in that
+    guideline, under that heading (its section path holds the number)."""
+    titles = {doc: title.strip() for doc, title in index.conn.execute("SELECT doc, title FROM documents")}
+    designations = {doc: found.group(1) for doc, title in titles.items() if (found := _TITLE_DESIGNATION.search(title))}
+    title_tokens = {doc: tokenize(title) for doc, title in titles.items()}
+    queries: dict[tuple[str, str], ReferenceQuery] = {}
+    rows = index.conn.execute("SELECT DISTINCT documents.doc, passages.section FROM passages JOIN documents USING (doc_id)"
+                              " ORDER BY passages.passage_id")
+    for doc, section in rows:
+        designation = designations.get(doc)
+        heading = _HEADING_NUMBER.match(section.split(" > ")[-1]) if designation else None
+        if heading is None:
+            continue
+        named = tuple(tokenize(designation))
+        if sum(holds(tokens, named) for tokens in title_tokens.values()) == 1:
+            number = heading.group(1)
+            queries.setdefault((doc, number), ReferenceQuery(f"ICH {designation} {number}", number, doc, ICH_SECTION))
+    return list(queries.values())
 
 
 def _cfr_queries(texts: dict[str, str]) -> list[ReferenceQuery]:
@@ -404,7 +440,7 @@ def evaluate_references(index: Index, queries: list[ReferenceQuery] | None = Non
         if top is None or top.doc != query.doc or not _states(top, query):
             misses.append((query, top.citation if top else ""))
     by_kind = {}
-    for kind in REFERENCE_KINDS:
+    for kind in (*REFERENCE_KINDS, ICH_SECTION):
         count = sum(query.kind == kind for query in queries)
         if count:
             by_kind[kind] = (count, 1 - sum(query.kind == kind for query, _ in misses) / count)
@@ -414,6 +450,8 @@ def evaluate_references(index: Index, queries: list[ReferenceQuery] | None = Non
 
 def _states(hit: Hit, query: ReferenceQuery) -> bool:
     pattern = query.pattern()
+    if query.kind == ICH_SECTION:  # the section itself, not a line mentioning it ("see 4.1")
+        return bool(pattern.search(hit.section))
     places = [" ".join(hit.text.split()), hit.section]
     if query.kind == ICH:
         places.append(hit.title)

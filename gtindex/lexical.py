@@ -140,11 +140,11 @@ _GLUED_CFR = re.compile(r"\b(\d{1,2})\s*(C\.?F\.?R\.?)(?=\s|\d|$)", re.IGNORECAS
 _SPACED_SUBDIVISION = re.compile(r"(?<=[\d)])\s+(?=\((?:[a-z]{1,2}|[a-z]?\d{1,3}|[ivx]{1,5})\))", re.IGNORECASE)
 
 
-# A section of an Act typed without a subdivision ("section 519", "sections 505"): one
-# reference, "section-519", as "part-11" is. Three digits, as the FD&C and PHS Acts number
+# A section of an Act typed without a subdivision ("section 519", "sections 505", "sec. 519"):
+# one reference, "section-519", as "part-11" is. Three digits, as the FD&C and PHS Acts number
 # them ("745A" too); "section 3" is a part of a guidance. Apart, "519" was any number and
 # the section's one document came first for 4 of 12 such sections.
-_ACT_SECTION = re.compile(r"\b(sections?)\s+(\d{3}[a-z]?)(?![\w(]|\.\d)", re.IGNORECASE)
+_ACT_SECTION = re.compile(r"\b(sections?|sec\.)\s*(\d{3}[a-z]?)(?![\w(]|\.\d)", re.IGNORECASE)
 _ACT_NUMBER = re.compile(r"\d{3}[a-z]?")
 _SECTION_WORDS = ("section", "sections")
 # Words that make a number with a subdivision a section of an Act: "section 351(k)", "PHS Act
@@ -158,7 +158,7 @@ def _joined(text: str) -> str:
     one chunk ("part-11", "section-519")."""
     text = _GLUED_CFR.sub(r"\1 CFR ", text)
     text = _SPACED_SUBDIVISION.sub("", text)
-    text = _ACT_SECTION.sub(r"\1-\2", text)
+    text = _ACT_SECTION.sub(r"section-\2", text)
     return _PART.sub(r"\1-\2", text)
 
 
@@ -242,9 +242,48 @@ def citing(conn: sqlite3.Connection, phrase: tuple[str, ...], limit: int, doc_id
     passages whose section path holds it. No bm25: membership is the signal, and skipping the
     ranking keeps it cheap."""
     quoted = " OR ".join('"' + " ".join(spelling) + '"' for spelling in spellings(phrase))
-    spans = _fts_rows(conn, "spans", "span_id", quoted, doc_ids, limit)
-    headed = _fts_rows(conn, "passages", "passage_id", f"section : ({quoted})", doc_ids, None)
-    return Citing(frozenset(row[0] for row in spans), frozenset(row[0] for row in headed))
+    printed = _printed(phrase)
+    if printed is None:
+        spans = [row[0] for row in _fts_rows(conn, "spans", "span_id", quoted, doc_ids, limit)]
+        headed = [row[0] for row in _fts_rows(conn, "passages", "passage_id", f"section : ({quoted})", doc_ids, None)]
+    else:
+        spans = _as_printed(conn, "spans", "span_id", "text", _fts_rows(conn, "spans", "span_id", quoted, doc_ids, None),
+                            printed)[:limit]
+        headed = _as_printed(conn, "passages", "passage_id", "section",
+                             _fts_rows(conn, "passages", "passage_id", f"section : ({quoted})", doc_ids, None), printed)
+    return Citing(frozenset(spans), frozenset(headed))
+
+
+def _printed(phrase: tuple[str, ...]) -> re.Pattern | None:
+    """For a reference with two numbers side by side ("3 3", "314 101 d 5"), the text as a
+    document prints it: the numbers joined by a mark ("3.3", "314.101"), never by a space
+    alone. FTS5 reads "Class 3 3-Methylbutanol" as "3 3" too: "ICH Q3C 3.3" cited a solvent
+    table of Q3C first, not its section 3.3. None for a phrase without such numbers."""
+    if not any(a.isdigit() and b.isdigit() for a, b in zip(phrase, phrase[1:])):
+        return None
+    forms = []
+    for spelling in spellings(phrase):
+        pattern = re.escape(spelling[0])
+        for before, token in zip(spelling, spelling[1:]):
+            pattern += (r"\s?[^\w\s]\s?" if before.isdigit() and token.isdigit() else r"[\W_]*") + re.escape(token)
+        forms.append(pattern)
+    # Not the tail of a longer number: "6.1.1" does not state 1.1 (its head may: 1.1.2 is in 1.1).
+    return re.compile(rf"(?<![^\W_])(?<!\d\.)(?:{'|'.join(forms)})(?![^\W_])", re.IGNORECASE)
+
+
+def _as_printed(conn: sqlite3.Connection, table: str, key: str, column: str, rows: list[tuple],
+                printed: re.Pattern) -> list[int]:
+    """The rows (FTS5 matches, in order) whose `column` holds the reference as printed."""
+    ids = [row[0] for row in rows]
+    texts: dict[int, str] = {}
+    for start in range(0, len(ids), _SQL_VARIABLES):
+        chunk = ids[start:start + _SQL_VARIABLES]
+        sql = f"SELECT {key}, {column} FROM {table} WHERE {key} IN ({','.join('?' * len(chunk))})"
+        texts.update(conn.execute(sql, chunk).fetchall())
+    return [row_id for row_id in ids if printed.search(texts.get(row_id, ""))]
+
+
+_SQL_VARIABLES = 900  # ids bound per statement: below SQLite's oldest limit of 999
 
 
 def occurs(conn: sqlite3.Connection, query: LexicalQuery) -> bool:

@@ -273,6 +273,18 @@ def test_a_reference_typed_otherwise_is_the_same_reference():
     assert lexical.build_query("PHS Act 351(k)").says_section and not lexical.build_query("351(k)").says_section
 
 
+def test_numbers_side_by_side_must_be_printed_as_one_reference():
+    """lexical._printed: "3 3" is "3.3" only when a mark joins the numbers; "Class 3
+    3-Methylbutanol" and "6.1.1" (for 1.1) do not state it."""
+    printed = lexical._printed(("3", "3"))
+    assert printed.search("3.3 Options for Describing Limits") and printed.search("see section 3.3.")
+    assert not printed.search("Class 3 3-Methylbutanol") and not printed.search("13.3") and not printed.search("3.31")
+    assert not lexical._printed(("1", "1")).search("6.1.1 Protocol title") and lexical._printed(("1", "1")).search("1.1.2")
+    glued = lexical._printed(("801", "109"))
+    assert glued.search("(21CFR801.109(e))") and glued.search("21 CFR 801.109") and not glued.search("801 109")
+    assert lexical._printed(("506", "c")) is None and lexical._printed(("part", "11")) is None
+
+
 def test_a_reference_backs_off_to_the_provision_holding_it():
     """Tried in turn until one stands somewhere (search.references.stated): the last part
     dropped, never down to a bare number or a phrase without one."""

@@ -6,8 +6,9 @@
 - `references`: which sentences cite those references (they state them, their section
   heading holds them, or their document's title does), or, for one that nothing states,
   the provision holding it ("21 CFR part 50" for "21 CFR 50.25"; those hits are marked);
-- `fuse`: the candidates in order (reference citers first, then a weighted sum of five
-  signals: sentence and passage cosine, sentence and passage bm25, references cited);
+- `fuse`: the candidates in order (reference citers first, those in the place a reference
+  names before those mentioning it, then a weighted sum of five signals: sentence and
+  passage cosine, sentence and passage bm25, references cited);
 - `narrow`: the places hits cite: the best sentence, joined by neighbours that answer nearly
   as well, up to four lines; one hit a place (two hits share at most the line where one
   sentence ends and the next begins);

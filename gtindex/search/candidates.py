@@ -25,6 +25,7 @@ class Signals:
     span_lexical: dict[int, float] = field(default_factory=dict)
     passage_lexical: dict[int, float] = field(default_factory=dict)
     reference_lexical: dict[int, float] = field(default_factory=dict)  # share of the query's references cited
+    reference_placed: dict[int, float] = field(default_factory=dict)  # share of them its heading or title holds
     lexical_trust: float = 1.0  # bm25's weight factor, from how many query words the best passages hold
     titled: dict[int, tuple] = field(default_factory=dict)  # doc_id -> the query's references its title states
     by_provision: set[int] = field(default_factory=set)  # citing them only through a provision holding them

@@ -30,7 +30,9 @@ def ranked(signals: Signals, weights: dict[str, float]) -> list[tuple[Span, floa
     # rank first, by how many of the query's references they state, then by score.
     # A weight would let "21 CFR" in a footnote listing other sections outscore them.
     cited = signals.reference_lexical
-    scored.sort(key=lambda item: (-cited.get(item[0].span_id, 0.0), -item[1], item[0].span_id))
+    placed = signals.reference_placed
+    scored.sort(key=lambda item: (-cited.get(item[0].span_id, 0.0), -placed.get(item[0].span_id, 0.0), -item[1],
+                                  item[0].span_id))
     return scored
 
 

@@ -206,7 +206,8 @@ class Index:
             return []
         weights = mode_weights(mode)
         signals = self.signals(query, doc_ids, weights)
-        if mode == "hybrid" and not signals.span_lexical and not signals.titled and not self._occurs(query):
+        if mode == "hybrid" and not (signals.span_lexical or signals.titled or signals.reference_lexical
+                                     or self._occurs(query)):
             return []
         # A superseded draft is searched too, but a sentence of it that its final restates
         # is the final's to cite; one the final lacks is a hit marked [superseded by ...].

@@ -47,6 +47,25 @@ def shares(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Cit
     return result
 
 
+def placed(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Citing],
+           titled: dict[int, tuple]) -> dict[int, float]:
+    """span_id → share of the query's references that its place holds: its section's heading
+    ("4.1 Adequate Resources" for "ICH E6(R2) 4.1") or its document's title ("… Q10" for
+    "ICH Q10 1.1"). Among sentences citing as many references, those in the place a
+    reference names come before those that mention it elsewhere ("see 4.1", a table of
+    contents line, "ICH Q10" in another guideline's section 1.1). Not for a reference found
+    only as a provision holding it: a heading naming 21 CFR 314.99(b) is not the place of
+    "21 CFR 314.900", which nothing states."""
+    result = {}
+    for span_id, span in spans.items():
+        count = sum(found.exact and (any(p in found.headed_passages for p in span.passages)
+                                     or phrase in titled.get(span.doc_id, ()))
+                    for phrase, found in references.items())
+        if count:
+            result[span_id] = count / len(references)
+    return result
+
+
 def by_provision(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Citing],
                  titled: dict[int, tuple]) -> set[int]:
     """The sentences that cite the query's references only through a provision holding them

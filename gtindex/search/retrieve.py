@@ -89,7 +89,7 @@ class Retriever:
         cited: dict[tuple[str, ...], lexical.Citing] = {}
         if "span_lexical" in weights:
             cited = self._lexical(lexical.build_query(query_text), doc_ids, signals, use_dense, title_tokens)
-        top_passages = set(list(signals.passage_lexical)[:PASSAGE_POOL])
+        top_passages = set(list(signals.passage_lexical)[:PASSAGE_POOL]) | self._headed(cited, signals.titled)
         top_spans = set(signals.span_lexical).union(*(found.spans for found in cited.values()))
         if encoding is not None:
             query_vector = encoding.result()
@@ -100,10 +100,22 @@ class Retriever:
         signals.spans = self.spans(top_spans, top_passages)
         if cited:
             signals.reference_lexical = references.shares(signals.spans, cited, signals.titled)
+            signals.reference_placed = references.placed(signals.spans, cited, signals.titled)
             signals.by_provision = references.by_provision(signals.spans, cited, signals.titled)
         if use_dense and signals.spans:
             self._dense_signals(query_vector, signals)
         return signals
+
+    def _headed(self, cited: dict[tuple[str, ...], lexical.Citing], titled: dict[int, tuple]) -> set[int]:
+        """The passages a typed reference heads ("3.3 Options for Describing Limits …" for
+        "ICH Q3C 3.3"), whose sentences cite it, as candidates: in the documents whose titles
+        the query names when it names some; else all, unless more than PASSAGE_POOL (a number
+        heading that many sections names no one place). Without them, the section a query
+        named was not always a candidate: "ICH Q10 2.1" cited a table of contents line."""
+        headed = set().union(*(found.headed_passages for found in cited.values())) if cited else set()
+        if titled:
+            return {p for p in headed if self.layout.passage_doc[p] in titled}
+        return headed if len(headed) <= PASSAGE_POOL else set()
 
     def _lexical(self, query: lexical.LexicalQuery, doc_ids: list[int] | None, signals: Signals, use_dense: bool,
                  title_tokens: dict[int, list[str]]) -> dict[tuple[str, ...], lexical.Citing]:
