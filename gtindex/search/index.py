@@ -218,8 +218,9 @@ class Index:
     def _occurs(self, query: str) -> bool:
         """Some word of the query stands somewhere in the index, whatever the filters. When none
         does ("zzqqxx", "immunogenicty", "AAV" in a corpus that never writes it), the nearest
-        vectors are no answer: the query's tokens mean nothing the model was shown here, and
-        the first hits were a West Nile virus paragraph for all three. Hybrid search then finds
+        vectors are no answer: the query's tokens mean nothing the model was shown here (the
+        first hits were a West Nile virus paragraph for "AAV" and "immunogenicty", a table of
+        date formats for "zzqqxx"). Hybrid search then finds
         nothing (exit 1), as lexical search does; `--mode dense` still ranks by meaning alone,
         and a filtered search whose documents lack the words still gets its hits by meaning."""
         return lexical.occurs(self.conn, lexical.build_query(acronyms.expand(query, self.acronyms)))
