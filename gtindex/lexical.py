@@ -146,6 +146,10 @@ _SPACED_SUBDIVISION = re.compile(r"(?<=[\d)])\s+(?=\((?:[a-z]{1,2}|[a-z]?\d{1,3}
 # the section's one document came first for 4 of 12 such sections.
 _ACT_SECTION = re.compile(r"\b(sections?|sec\.)\s*(\d{3}[a-z]?)(?![\w(]|\.\d)", re.IGNORECASE)
 _ACT_NUMBER = re.compile(r"\d{3}[a-z]?")
+# A section of the United States Code typed without a subdivision ("21 U.S.C. 331", "USC
+# 374"): one reference, "U.S.C.-331", as guidances print it. Apart, "331" was any number:
+# of the 6 sections one document states only so, 2 were missed ("21 U.S.C. 1261").
+_USC_SECTION = re.compile(r"\bU\.?\s?S\.?\s?C\.?\s*(\d{1,5}[a-z]?)(?![\w(]|\.\d)", re.IGNORECASE)
 _SECTION_WORDS = ("section", "sections")
 # Words that make a number with a subdivision a section of an Act: "section 351(k)", "PHS Act
 # 351(k)", "sec. 351(k)" (provisions ends such a reference at "section 351").
@@ -154,11 +158,12 @@ _ACT_WORDS = frozenset({*_SECTION_WORDS, "sec", "act"})
 
 def _joined(text: str) -> str:
     """The query with references typed the ways users type them made one form: "21CFR" and
-    "21 C.F.R." as "21 CFR", a spaced subdivision joined, and a part or an Act's section made
-    one chunk ("part-11", "section-519")."""
+    "21 C.F.R." as "21 CFR", a spaced subdivision joined, and a part, an Act's section or a
+    section of the Code made one chunk ("part-11", "section-519", "U.S.C.-331")."""
     text = _GLUED_CFR.sub(r"\1 CFR ", text)
     text = _SPACED_SUBDIVISION.sub("", text)
     text = _ACT_SECTION.sub(r"section-\2", text)
+    text = _USC_SECTION.sub(r"U.S.C.-\1", text)
     return _PART.sub(r"\1-\2", text)
 
 

@@ -224,6 +224,26 @@ def test_a_guideline_section_typed_by_number_is_found_under_its_heading(corpus_i
 
 
 @pytest.mark.slow
+def test_a_code_section_typed_without_a_subdivision_is_found_first(corpus_index):
+    """"21 U.S.C. 3501": every section of the Code that one document states, and only
+    without a subdivision, gives that document first (4 of 6 before "U.S.C. 1261" was one
+    reference: "1261" alone is any number)."""
+    bare = re.compile(r"\bU\.S\.C\.?\s*(\d{1,5}[a-z]?)(?![\w(]|\.\d)")
+    with Index.open(corpus_index) as index:
+        texts: dict[str, str] = {}
+        for doc, text in index.conn.execute("SELECT doc, text FROM lines JOIN documents USING (doc_id)"):
+            texts[doc] = texts.get(doc, "") + " " + text
+        stated = {(number, doc) for doc, text in texts.items() for number in bare.findall(" ".join(text.split()))}
+        once = [(number, doc) for number, doc in sorted(stated)
+                if sum(bool(re.search(rf"U\.S\.C\.?\s*{number}(?![\d.]\d|\d)", t)) for t in texts.values()) == 1]
+        assert len(once) >= 2, once
+        for number, doc in once:
+            top = index.search(f"21 U.S.C. {number}", k=1)[0]
+            assert top.doc == doc and re.search(rf"U\.S\.C\.?\s*{number}\b", " ".join(top.text.split())), \
+                (number, doc, top.citation)
+
+
+@pytest.mark.slow
 def test_a_section_no_document_states_finds_its_part(corpus_index):
     """"21 CFR 50.25" where no document states 50.25: a place stating part 50, or another
     section of it, comes first, for every part whose sections the corpus states (39 of 39;

@@ -271,6 +271,9 @@ def test_a_reference_typed_otherwise_is_the_same_reference():
     assert lexical.build_query("section 3").references == ()  # a guidance's own section: any "3"
     assert lexical.build_query("section 351(k) of the PHS Act").says_section
     assert lexical.build_query("PHS Act 351(k)").says_section and not lexical.build_query("351(k)").says_section
+    assert lexical.build_query("21 U.S.C. 331").references == (("u", "s", "c", "331"),)  # one reference
+    assert lexical.build_query("USC 374").references == (("u", "s", "c", "374"),)
+    assert lexical.build_query("21 U.S.C. 355(j)").references == (("355", "j"),)  # a subdivision stands alone
 
 
 def test_numbers_side_by_side_must_be_printed_as_one_reference():
