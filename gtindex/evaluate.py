@@ -352,8 +352,8 @@ def with_unstated_subdivision(index: Index, queries: list[ReferenceQuery]) -> li
     return typed
 
 
-# The other ways users type a reference, by kind: glued "21CFR", "C.F.R." with its dots, a
-# subdivision after a space. Each is the same reference, so the same one document must come
+# The other ways users type a reference, by kind: glued "21CFR", "C.F.R." with its dots, "§"
+# alone, a subdivision after a space, "sec." for "section". Each is the same reference, so the same one document must come
 # first (lexical._joined makes them one form).
 _TYPED_OTHERWISE = {
     CFR: (lambda ref: f"21CFR {ref}", lambda ref: f"21 C.F.R. {ref}", lambda ref: f"§ {ref}"),
