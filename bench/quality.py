@@ -203,7 +203,8 @@ def print_quality(figures: dict, say) -> None:
             " RRF; judged by the quote rule (no printed lines), so exact@1 does not apply")
     for key, heading in (("references", "\nReferences stated in one document, typed as a user would"),
                          ("subdivisions", "The same typed with a subdivision no document states (107.240(a))"),
-                         ("typed_otherwise", "The same typed otherwise (21CFR 20.61, 21 C.F.R., 21CFR203, 201 (v))"),
+                         ("typed_otherwise",
+                          "The same typed otherwise (21CFR 20.61, 21 C.F.R., § 20.61, 21CFR203, 201 (v), sec. 519)"),
                          ("guideline_sections", "A guideline's numbered section (ICH Q3C 3.3), its heading first")):
         r = figures[key]
         kinds = "; ".join(f"'{kind} ...' {k['right_at_1']:.3f} of {k['queries']}" for kind, k in r["by_kind"].items())
