@@ -288,6 +288,32 @@ def test_numbers_side_by_side_must_be_printed_as_one_reference():
     assert lexical._printed(("506", "c")) is None and lexical._printed(("part", "11")) is None
 
 
+def test_a_footnote_cites_a_reference_only_by_stating_it(index):
+    """A footnote sits under its page's section heading but is about its own anchor: under
+    "Waiver Requests Under 21 CFR 314.99(b)", the footnote "21 CFR 312.32(a)." does not cite
+    314.99(b) (it was the second hit for that query). Mined: every section of Title 21 that
+    a body section's heading names."""
+    import re
+
+    from gtindex.search.index import mode_weights
+
+    headed = {match.group(1) for (section,) in index.conn.execute("SELECT DISTINCT section FROM passages")
+              for match in re.finditer(r"(?:CFR|§)\s*(\d{1,4}\.\d{1,4}(?:\([a-z0-9]{1,3}\))*)", section)}
+    assert len(headed) >= 10
+    checked = 0
+    for reference in sorted(headed):
+        signals = index.signals(f"21 CFR {reference}", None, mode_weights("hybrid"))
+        for span_id in signals.reference_lexical:
+            span = signals.spans[span_id]
+            kind, = index.conn.execute("SELECT kind FROM lines WHERE doc_id = ? AND seq = ?",
+                                       (span.doc_id, span.seq_start)).fetchone()
+            if kind == "footnote":
+                text, = index.conn.execute("SELECT text FROM spans WHERE span_id = ?", (span_id,)).fetchone()
+                assert reference.split("(")[0] in " ".join(text.split()), (reference, text)
+                checked += 1
+    assert checked >= 1  # footnotes stating them still cite them
+
+
 def test_a_reference_backs_off_to_the_provision_holding_it():
     """Tried in turn until one stands somewhere (search.references.stated): the last part
     dropped, never down to a bare number or a phrase without one."""

@@ -34,21 +34,21 @@ def stated(conn: sqlite3.Connection, query: lexical.LexicalQuery, title_tokens: 
 
 
 def shares(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Citing],
-           titled: dict[int, tuple]) -> dict[int, float]:
+           titled: dict[int, tuple], footnotes: frozenset[int] = frozenset()) -> dict[int, float]:
     """span_id → share of the query's references ("314.101(d)(5)", "3.3", "Q3C") that the
     sentence states, that head its section or that its document's title states: a user who
     types a section number means that place, which a sentence under the heading "3.3 Class 2
     Solvents" is, though it never says so, and "Q3C" means the guideline titled so."""
     result = {}
     for span_id, span in spans.items():
-        cited = sum(_cites(span, found, phrase, titled) for phrase, found in references.items())
+        cited = sum(_cites(span, found, phrase, titled, footnotes) for phrase, found in references.items())
         if cited:
             result[span_id] = cited / len(references)
     return result
 
 
 def placed(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Citing],
-           titled: dict[int, tuple]) -> dict[int, float]:
+           titled: dict[int, tuple], footnotes: frozenset[int] = frozenset()) -> dict[int, float]:
     """span_id → share of the query's references that its place holds: its section's heading
     ("4.1 Adequate Resources" for "ICH E6(R2) 4.1") or its document's title ("… Q10" for
     "ICH Q10 1.1"). Among sentences citing as many references, those in the place a
@@ -58,8 +58,7 @@ def placed(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Cit
     "21 CFR 314.900", which nothing states."""
     result = {}
     for span_id, span in spans.items():
-        count = sum(found.exact and (any(p in found.headed_passages for p in span.passages)
-                                     or phrase in titled.get(span.doc_id, ()))
+        count = sum(found.exact and (_headed(span, found, footnotes) or phrase in titled.get(span.doc_id, ()))
                     for phrase, found in references.items())
         if count:
             result[span_id] = count / len(references)
@@ -67,17 +66,24 @@ def placed(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Cit
 
 
 def by_provision(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Citing],
-                 titled: dict[int, tuple]) -> set[int]:
+                 titled: dict[int, tuple], footnotes: frozenset[int] = frozenset()) -> set[int]:
     """The sentences that cite the query's references only through a provision holding them
     ("21 CFR part 50" for "21 CFR 50.25", which nothing states): their hits say so."""
     result = set()
     for span_id, span in spans.items():
-        exact = [found.exact for phrase, found in references.items() if _cites(span, found, phrase, titled)]
+        exact = [found.exact for phrase, found in references.items() if _cites(span, found, phrase, titled, footnotes)]
         if exact and not any(exact):
             result.add(span_id)
     return result
 
 
-def _cites(span: Span, found: lexical.Citing, phrase: tuple[str, ...], titled: dict[int, tuple]) -> bool:
-    return (span.span_id in found.spans or any(p in found.headed_passages for p in span.passages)
-            or phrase in titled.get(span.doc_id, ()))
+def _cites(span: Span, found: lexical.Citing, phrase: tuple[str, ...], titled: dict[int, tuple],
+           footnotes: frozenset[int]) -> bool:
+    return span.span_id in found.spans or _headed(span, found, footnotes) or phrase in titled.get(span.doc_id, ())
+
+
+def _headed(span: Span, found: lexical.Citing, footnotes: frozenset[int]) -> bool:
+    """Under a heading holding the reference. Not a footnote (`footnotes`: span ids): it sits
+    under its page's section but is about its own anchor. The footnote "21 CFR 312.32(a)."
+    under "Waiver Requests Under 21 CFR 314.99(b)" was the second hit for that query."""
+    return span.span_id not in footnotes and any(p in found.headed_passages for p in span.passages)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import lexical
+from ..documents import KIND_FOOTNOTE
 from ..errors import GtindexError, IndexError_
 from ..index import generations, schema
 from ..index.layout import Layout
@@ -22,6 +23,9 @@ from . import references
 from .candidates import Signals, Span
 from .config import (COSINE_SLACK, PASSAGE_CANDIDATES, PASSAGE_POOL, POST_FILTER_EXTRA, POST_FILTER_SHARE,
                      ROW_CACHE_SIZE, SPAN_CANDIDATES, TRUST_FLOOR, TRUST_FULL, TRUST_PASSAGES)
+
+
+FIRST_LINES_A_QUERY = 400  # (doc_id, seq) pairs bound per statement: 800 variables, below SQLite's oldest 999
 
 
 class Retriever:
@@ -99,12 +103,29 @@ class Retriever:
             top_passages |= set(passages.result())
         signals.spans = self.spans(top_spans, top_passages)
         if cited:
-            signals.reference_lexical = references.shares(signals.spans, cited, signals.titled)
-            signals.reference_placed = references.placed(signals.spans, cited, signals.titled)
-            signals.by_provision = references.by_provision(signals.spans, cited, signals.titled)
+            footnotes = self._footnotes(signals.spans, cited)
+            signals.reference_lexical = references.shares(signals.spans, cited, signals.titled, footnotes)
+            signals.reference_placed = references.placed(signals.spans, cited, signals.titled, footnotes)
+            signals.by_provision = references.by_provision(signals.spans, cited, signals.titled, footnotes)
         if use_dense and signals.spans:
             self._dense_signals(query_vector, signals)
         return signals
+
+    def _footnotes(self, spans: dict[int, Span], cited: dict[tuple[str, ...], lexical.Citing]) -> frozenset[int]:
+        """The candidate sentences under a heading a typed reference holds that are footnotes
+        (their first line's kind): one lookup, only for those few."""
+        headed = set().union(*(found.headed_passages for found in cited.values()))
+        under = [span for span in spans.values() if headed.intersection(span.passages)]
+        if not under:
+            return frozenset()
+        first_lines: set[tuple[int, int]] = set()
+        for start in range(0, len(under), FIRST_LINES_A_QUERY):
+            chunk = under[start:start + FIRST_LINES_A_QUERY]
+            values = ",".join("(?, ?)" for _ in chunk)
+            params = [value for span in chunk for value in (span.doc_id, span.seq_start)]
+            sql = f"SELECT doc_id, seq FROM lines WHERE kind = ? AND (doc_id, seq) IN (VALUES {values})"
+            first_lines.update((doc_id, seq) for doc_id, seq in self.conn.execute(sql, [KIND_FOOTNOTE, *params]))
+        return frozenset(span.span_id for span in under if (span.doc_id, span.seq_start) in first_lines)
 
     def _headed(self, cited: dict[tuple[str, ...], lexical.Citing], titled: dict[int, tuple]) -> set[int]:
         """The passages a typed reference heads ("3.3 Options for Describing Limits …" for
