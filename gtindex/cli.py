@@ -319,10 +319,9 @@ def search(query, index_dir, k, as_json, doc, status, since, mode, include_super
 def _spelling_hint(index_dir, query: str) -> str:
     """'; not in the index: "stoping" (did you mean "stopping"?)' for the query's words that
     no document holds; "" when every word stands somewhere (a filter left nothing)."""
-    from .search import Index
+    from .search.index import misspelled
 
-    with Index.open(index_dir, fast_start=True) as index:
-        unknown = index.spelling(query)
+    unknown = misspelled(index_dir, query)
     if not unknown:
         return ""
     words = [f'"{word}"' + (f" (did you mean {_alternatives(near)}?)" if near else "") for word, near in unknown.items()]

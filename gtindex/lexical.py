@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .sql import batches
+
 # unicode61 splits on everything that is not a letter, digit or mark.
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -276,16 +278,12 @@ def _printed(phrase: tuple[str, ...]) -> re.Pattern | None:
     return re.compile(rf"(?<![^\W_])(?<!\d\.)(?:{'|'.join(forms)})(?![^\W_])", re.IGNORECASE)
 
 
-_SQL_VARIABLES = 900  # ids bound per statement: below SQLite's oldest limit of 999
-
-
 def _as_printed(conn: sqlite3.Connection, table: str, key: str, column: str, rows: list[tuple],
                 printed: re.Pattern) -> list[int]:
     """The rows (FTS5 matches, in order) whose `column` holds the reference as printed."""
     ids = [row[0] for row in rows]
     texts: dict[int, str] = {}
-    for start in range(0, len(ids), _SQL_VARIABLES):
-        chunk = ids[start:start + _SQL_VARIABLES]
+    for chunk in batches(ids):
         sql = f"SELECT {key}, {column} FROM {table} WHERE {key} IN ({','.join('?' * len(chunk))})"
         texts.update(conn.execute(sql, chunk).fetchall())
     return [row_id for row_id in ids if printed.search(texts.get(row_id, ""))]

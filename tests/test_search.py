@@ -334,7 +334,10 @@ def test_a_reference_backs_off_to_the_provision_holding_it():
 def test_a_sentence_citing_only_a_provision_is_marked():
     """by_provision: every reference the sentence cites, it cites through a provision."""
     from gtindex.search.candidates import Span as _Span
-    from gtindex.search.references import by_provision
+    from gtindex.search.references import judged
+
+    def by_provision(spans, references, titled):
+        return judged(spans, references, titled).by_provision
 
     spans = {1: _Span(1, 7, 0, 1, (10,)), 2: _Span(2, 7, 2, 3, (10,)), 3: _Span(3, 8, 0, 0, (11,))}
     exact = lexical.Citing(frozenset({1}), frozenset())
@@ -357,7 +360,10 @@ def test_a_cfr_section_is_also_looked_for_as_guidances_print_it_glued():
 
 def test_reference_share_counts_the_sentence_and_its_section_heading():
     from gtindex.search.candidates import Span as _Span
-    from gtindex.search.references import shares as _reference_shares
+    from gtindex.search.references import judged
+
+    def _reference_shares(spans, references, titled):
+        return judged(spans, references, titled).shares
 
     stating = _Span(1, 7, 10, 11, (100,))
     under_heading = _Span(2, 7, 20, 21, (200,))

@@ -20,6 +20,7 @@ from ..acronyms import glossary
 from ..documents import Document, Line, Link
 from ..errors import IndexError_
 from ..passages import Passage, Span
+from ..sql import batches
 
 INDEX_FORMAT = 8  # 2: doc_names.path, versions table; 3: sentence vectors (spans.faiss), spans_fts; 4: acronyms;
 # 5: bm25 postings (passages_bm25, spans_bm25), span_passages, layout; ids = vector_row + 1;
@@ -182,8 +183,7 @@ def cached_vectors(conn: sqlite3.Connection, hashes: Iterable[str]) -> dict[str,
     """Embeddings already computed for these content hashes (missing ones are left out)."""
     found: dict[str, np.ndarray] = {}
     wanted = list(dict.fromkeys(hashes))
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for chunk in batches(wanted):
         marks = ",".join("?" * len(chunk))
         query = f"SELECT content_hash, vector FROM embeddings WHERE content_hash IN ({marks})"
         for content_hash, blob in conn.execute(query, chunk):

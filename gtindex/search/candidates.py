@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..lexical import LexicalQuery
+
 
 @dataclass(frozen=True)
 class Span:
@@ -20,6 +22,7 @@ class Signals:
     """Candidate sentences and what each retriever said about them (or their passages)."""
 
     spans: dict[int, Span] = field(default_factory=dict)
+    query: LexicalQuery | None = None  # the query as bm25 read it (None in dense mode)
     span_dense: dict[int, float] = field(default_factory=dict)
     passage_dense: dict[int, float] = field(default_factory=dict)
     span_lexical: dict[int, float] = field(default_factory=dict)

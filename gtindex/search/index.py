@@ -34,6 +34,21 @@ class DocumentInfo:
     designation: str = ""
 
 
+def misspelled(path: Path | str, query: str) -> dict[str, list[str]]:
+    """The words of a query that found nothing which stand nowhere in the live generation of
+    this index, each with the index's words spelled like it (spelling.suggestions): the hint
+    the CLI prints. Only the database is opened, not a whole Index (its documents,
+    designations and acronyms), since this runs in a process that already searched."""
+    from ..embedding import DIM, MODEL_NAME
+
+    generation = generations.open_generation(Path(path), MODEL_NAME, DIM)
+    conn = schema.connect_readonly(generation.sqlite_path)
+    try:
+        return spelling.suggestions(conn, query)
+    finally:
+        conn.close()
+
+
 class Index:
     """A read-only view of the live generation of an index directory."""
 
@@ -207,7 +222,7 @@ class Index:
         weights = mode_weights(mode)
         signals = self.signals(query, doc_ids, weights)
         if mode == "hybrid" and not (signals.span_lexical or signals.titled or signals.reference_lexical
-                                     or self._occurs(query)):
+                                     or self._occurs(signals)):
             return []
         # A superseded draft is searched too, but a sentence of it that its final restates
         # is the final's to cite; one the final lacks is a hit marked [superseded by ...].
@@ -215,7 +230,7 @@ class Index:
         return self.hits(fuse.ranked(signals, weights), k, signals.span_lexical, drafts,
                          by_provision=signals.by_provision)
 
-    def _occurs(self, query: str) -> bool:
+    def _occurs(self, signals: Signals) -> bool:
         """Some word of the query stands somewhere in the index, whatever the filters. When none
         does ("zzqqxx", "immunogenicty", "AAV" in a corpus that never writes it), the nearest
         vectors are no answer: the query's tokens mean nothing the model was shown here (the
@@ -223,12 +238,7 @@ class Index:
         date formats for "zzqqxx"). Hybrid search then finds
         nothing (exit 1), as lexical search does; `--mode dense` still ranks by meaning alone,
         and a filtered search whose documents lack the words still gets its hits by meaning."""
-        return lexical.occurs(self.conn, lexical.build_query(acronyms.expand(query, self.acronyms)))
-
-    def spelling(self, query: str) -> dict[str, list[str]]:
-        """The words of a query that found nothing which stand nowhere in the index, each with
-        the index's words spelled like it (spelling.suggestions): the hint the CLI prints."""
-        return spelling.suggestions(self.conn, query)
+        return lexical.occurs(self.conn, signals.query)
 
     def signals(self, query: str, doc_ids: list[int] | None, weights: dict[str, float]) -> Signals:
         """The candidate sentences of the query (expanded with the corpus's acronyms) and their signals."""

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from .. import lexical
 from .candidates import Span
@@ -33,53 +33,54 @@ def stated(conn: sqlite3.Connection, query: lexical.LexicalQuery, title_tokens: 
     return cited, titled
 
 
-def shares(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Citing],
-           titled: dict[int, tuple], footnotes: frozenset[int] = frozenset()) -> dict[int, float]:
-    """span_id → share of the query's references ("314.101(d)(5)", "3.3", "Q3C") that the
-    sentence states, that head its section or that its document's title states: a user who
-    types a section number means that place, which a sentence under the heading "3.3 Class 2
-    Solvents" is, though it never says so, and "Q3C" means the guideline titled so."""
-    result = {}
+def headed_passages(references: dict[tuple[str, ...], lexical.Citing]) -> set[int]:
+    """The passages under a heading that holds one of the references."""
+    return set().union(*(found.headed_passages for found in references.values()))
+
+
+@dataclass
+class Judged:
+    """What the query's references say of each candidate sentence (span_id →)."""
+
+    shares: dict[int, float] = field(default_factory=dict)  # share of them it cites
+    placed: dict[int, float] = field(default_factory=dict)  # share of them its place holds
+    by_provision: set[int] = field(default_factory=set)  # citing them only through a provision holding them
+
+
+def judged(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Citing],
+           titled: dict[int, tuple], footnotes: frozenset[int] = frozenset()) -> Judged:
+    """Each candidate sentence against each typed reference, in one pass.
+
+    - `shares`: the share of the query's references ("314.101(d)(5)", "3.3", "Q3C") that the
+      sentence states, that head its section or that its document's title states. A user who
+      types a section number means that place, which a sentence under the heading "3.3 Class
+      2 Solvents" is, though it never says so, and "Q3C" means the guideline titled so.
+    - `placed`: the share that its place holds: its section's heading ("4.1 Adequate
+      Resources" for "ICH E6(R2) 4.1") or its document's title ("… Q10" for "ICH Q10 1.1").
+      Among sentences citing as many references, those in the place a reference names come
+      before those that mention it elsewhere ("see 4.1", a table of contents line, "ICH Q10"
+      in another guideline's section 1.1). Not for a reference found only as a provision
+      holding it: a heading naming 21 CFR 314.99(b) is not the place of "21 CFR 314.900",
+      which nothing states.
+    - `by_provision`: the sentences that cite the references only through a provision holding
+      them ("21 CFR part 50" for "21 CFR 50.25", which nothing states): their hits say so."""
+    result = Judged()
     for span_id, span in spans.items():
-        cited = sum(_cites(span, found, phrase, titled, footnotes) for phrase, found in references.items())
-        if cited:
-            result[span_id] = cited / len(references)
+        cites, place, exact = 0, 0, []
+        for phrase, found in references.items():
+            headed = _headed(span, found, footnotes)
+            named = phrase in titled.get(span.doc_id, ())
+            if span.span_id in found.spans or headed or named:
+                cites += 1
+                exact.append(found.exact)
+            place += found.exact and (headed or named)
+        if cites:
+            result.shares[span_id] = cites / len(references)
+            if not any(exact):
+                result.by_provision.add(span_id)
+        if place:
+            result.placed[span_id] = place / len(references)
     return result
-
-
-def placed(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Citing],
-           titled: dict[int, tuple], footnotes: frozenset[int] = frozenset()) -> dict[int, float]:
-    """span_id → share of the query's references that its place holds: its section's heading
-    ("4.1 Adequate Resources" for "ICH E6(R2) 4.1") or its document's title ("… Q10" for
-    "ICH Q10 1.1"). Among sentences citing as many references, those in the place a
-    reference names come before those that mention it elsewhere ("see 4.1", a table of
-    contents line, "ICH Q10" in another guideline's section 1.1). Not for a reference found
-    only as a provision holding it: a heading naming 21 CFR 314.99(b) is not the place of
-    "21 CFR 314.900", which nothing states."""
-    result = {}
-    for span_id, span in spans.items():
-        count = sum(found.exact and (_headed(span, found, footnotes) or phrase in titled.get(span.doc_id, ()))
-                    for phrase, found in references.items())
-        if count:
-            result[span_id] = count / len(references)
-    return result
-
-
-def by_provision(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Citing],
-                 titled: dict[int, tuple], footnotes: frozenset[int] = frozenset()) -> set[int]:
-    """The sentences that cite the query's references only through a provision holding them
-    ("21 CFR part 50" for "21 CFR 50.25", which nothing states): their hits say so."""
-    result = set()
-    for span_id, span in spans.items():
-        exact = [found.exact for phrase, found in references.items() if _cites(span, found, phrase, titled, footnotes)]
-        if exact and not any(exact):
-            result.add(span_id)
-    return result
-
-
-def _cites(span: Span, found: lexical.Citing, phrase: tuple[str, ...], titled: dict[int, tuple],
-           footnotes: frozenset[int]) -> bool:
-    return span.span_id in found.spans or _headed(span, found, footnotes) or phrase in titled.get(span.doc_id, ())
 
 
 def _headed(span: Span, found: lexical.Citing, footnotes: frozenset[int]) -> bool:

@@ -19,13 +19,11 @@ from ..documents import KIND_FOOTNOTE
 from ..errors import GtindexError, IndexError_
 from ..index import generations, schema
 from ..index.layout import Layout
+from ..sql import batches
 from . import references
 from .candidates import Signals, Span
 from .config import (COSINE_SLACK, PASSAGE_CANDIDATES, PASSAGE_POOL, POST_FILTER_EXTRA, POST_FILTER_SHARE,
                      ROW_CACHE_SIZE, SPAN_CANDIDATES, TRUST_FLOOR, TRUST_FULL, TRUST_PASSAGES)
-
-
-FIRST_LINES_A_QUERY = 400  # (doc_id, seq) pairs bound per statement: 800 variables, below SQLite's oldest 999
 
 
 class Retriever:
@@ -92,8 +90,10 @@ class Retriever:
         encoding = _InBackground(self.query_vector, query_text) if use_dense else None
         cited: dict[tuple[str, ...], lexical.Citing] = {}
         if "span_lexical" in weights:
-            cited = self._lexical(lexical.build_query(query_text), doc_ids, signals, use_dense, title_tokens)
-        top_passages = set(list(signals.passage_lexical)[:PASSAGE_POOL]) | self._headed(cited, signals.titled)
+            signals.query = lexical.build_query(query_text)
+            cited = self._lexical(signals.query, doc_ids, signals, use_dense, title_tokens)
+        headed = references.headed_passages(cited)
+        top_passages = set(list(signals.passage_lexical)[:PASSAGE_POOL]) | self._headed(headed, signals.titled)
         top_spans = set(signals.span_lexical).union(*(found.spans for found in cited.values()))
         if encoding is not None:
             query_vector = encoding.result()
@@ -103,37 +103,31 @@ class Retriever:
             top_passages |= set(passages.result())
         signals.spans = self.spans(top_spans, top_passages)
         if cited:
-            footnotes = self._footnotes(signals.spans, cited)
-            signals.reference_lexical = references.shares(signals.spans, cited, signals.titled, footnotes)
-            signals.reference_placed = references.placed(signals.spans, cited, signals.titled, footnotes)
-            signals.by_provision = references.by_provision(signals.spans, cited, signals.titled, footnotes)
+            judged = references.judged(signals.spans, cited, signals.titled, self._footnotes(signals.spans, headed))
+            signals.reference_lexical, signals.reference_placed = judged.shares, judged.placed
+            signals.by_provision = judged.by_provision
         if use_dense and signals.spans:
             self._dense_signals(query_vector, signals)
         return signals
 
-    def _footnotes(self, spans: dict[int, Span], cited: dict[tuple[str, ...], lexical.Citing]) -> frozenset[int]:
-        """The candidate sentences under a heading a typed reference holds that are footnotes
-        (their first line's kind): one lookup, only for those few."""
-        headed = set().union(*(found.headed_passages for found in cited.values()))
+    def _footnotes(self, spans: dict[int, Span], headed: set[int]) -> frozenset[int]:
+        """The candidate sentences under a heading a typed reference holds (`headed`: those
+        passages) that are footnotes (their first line's kind): one lookup, only for those few."""
         under = [span for span in spans.values() if headed.intersection(span.passages)]
-        if not under:
-            return frozenset()
         first_lines: set[tuple[int, int]] = set()
-        for start in range(0, len(under), FIRST_LINES_A_QUERY):
-            chunk = under[start:start + FIRST_LINES_A_QUERY]
+        for chunk in batches(under, variables_each=2):
             values = ",".join("(?, ?)" for _ in chunk)
             params = [value for span in chunk for value in (span.doc_id, span.seq_start)]
             sql = f"SELECT doc_id, seq FROM lines WHERE kind = ? AND (doc_id, seq) IN (VALUES {values})"
             first_lines.update((doc_id, seq) for doc_id, seq in self.conn.execute(sql, [KIND_FOOTNOTE, *params]))
         return frozenset(span.span_id for span in under if (span.doc_id, span.seq_start) in first_lines)
 
-    def _headed(self, cited: dict[tuple[str, ...], lexical.Citing], titled: dict[int, tuple]) -> set[int]:
-        """The passages a typed reference heads ("3.3 Options for Describing Limits …" for
-        "ICH Q3C 3.3"), whose sentences cite it, as candidates: in the documents whose titles
-        the query names when it names some; else all, unless more than PASSAGE_POOL (a number
-        heading that many sections names no one place). Without them, the section a query
-        named was not always a candidate: "ICH Q10 2.1" cited a table of contents line."""
-        headed = set().union(*(found.headed_passages for found in cited.values())) if cited else set()
+    def _headed(self, headed: set[int], titled: dict[int, tuple]) -> set[int]:
+        """The passages a typed reference heads (`headed`: "3.3 Options for Describing Limits …"
+        for "ICH Q3C 3.3"), whose sentences cite it, as candidates: in the documents whose
+        titles the query names when it names some; else all, unless more than PASSAGE_POOL (a
+        number heading that many sections names no one place). Without them, the section a
+        query named was not always a candidate: "ICH Q10 2.1" cited a table of contents line."""
         if titled:
             return {p for p in headed if self.layout.passage_doc[p] in titled}
         return headed if len(headed) <= PASSAGE_POOL else set()
