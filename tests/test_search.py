@@ -379,6 +379,29 @@ def test_reference_share_counts_the_sentence_and_its_section_heading():
     assert shares == {4: 0.5}
 
 
+def test_a_place_is_the_one_the_query_names_in_the_document_its_title_names():
+    """placed: the heading or title holding a reference. "ICH Q7 1.3" names section 1.3 of
+    Q7: Q10's heading "1.3 Relationship of ICH Q10 to … ICH Q7" holds both references but
+    is not that place (it was the first hit), though its sentences still cite them."""
+    from gtindex.search.candidates import Span as _Span
+    from gtindex.search.references import judged
+
+    q7_scope = _Span(1, 7, 10, 11, (100,))  # Q7 (titled), under "1.3 Scope"
+    q10_relationship = _Span(2, 8, 20, 21, (200,))  # Q10, under "1.3 … ICH Q7", stating "ICH Q7"
+    references = {
+        ("1", "3"): lexical.Citing(spans=frozenset(), headed_passages=frozenset({100, 200})),
+        ("q7",): lexical.Citing(spans=frozenset({2}), headed_passages=frozenset({200})),
+    }
+    spans = {1: q7_scope, 2: q10_relationship}
+    result = judged(spans, references, {7: (("q7",),)})
+    assert result.shares == {1: 1.0, 2: 1.0}
+    assert result.placed == {1: 1.0}
+    untitled = judged(spans, references, {})  # no title named: a heading holding it is its place
+    assert untitled.placed == {1: 0.5, 2: 1.0}
+    provision = {("1", "3"): lexical.Citing(spans=frozenset(), headed_passages=frozenset({100}), exact=False)}
+    assert judged(spans, provision, {}).placed == {}  # a provision holding it is not its place
+
+
 @pytest.mark.parametrize("query, reference", [("314.101(d)(5) English translation", "314.101(d)(5)"),
                                               ("21 CFR 50.53 minimal risk", "50.53")])
 def test_an_exact_reference_puts_the_sentence_stating_it_first(index, query, reference):

@@ -43,6 +43,12 @@ WEIGHTS = {"span_dense": 1.0, "passage_dense": 0.6, "span_lexical": 0.3, "passag
 # upwards (30 sentences lose hit@5 0.76 -> 0.73); these leave a margin. Every candidate costs
 # time in narrowing (200 and 60 gave ~1,500 candidate sentences a query, 100 and 30 ~700).
 SPAN_CANDIDATES = 100  # sentences taken from each sentence retriever
+# Sentences stating one typed reference, all candidates and cited first. Above the most any
+# reference has in the shared corpus ("21 CFR 803", 191 sentences; "section 505", 129), so
+# that every place stating it comes before any that does not, up to -k's 100 hits (at
+# SPAN_CANDIDATES, the later documents' sentences stating "section 505" were left to bm25);
+# a bound all the same, for a reference stated everywhere in a much larger corpus.
+CITING_LIMIT = 1000
 PASSAGE_POOL = 30  # passages whose every sentence becomes a candidate, per passage retriever
 PASSAGE_CANDIDATES = 200  # passages scored by bm25 (the lexical signal of a candidate's passage)
 

@@ -66,6 +66,9 @@ def judged(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Cit
       them ("21 CFR part 50" for "21 CFR 50.25", which nothing states): their hits say so."""
     result = Judged()
     for span_id, span in spans.items():
+        # A query naming a document by its title ("ICH Q7 1.3") names its places in that
+        # document: Q10's "1.3 Relationship of ICH Q10 to … ICH Q7" names both, and is not it.
+        elsewhere = bool(titled) and span.doc_id not in titled
         cites, place, exact = 0, 0, []
         for phrase, found in references.items():
             headed = _headed(span, found, footnotes)
@@ -73,7 +76,7 @@ def judged(spans: dict[int, Span], references: dict[tuple[str, ...], lexical.Cit
             if span.span_id in found.spans or headed or named:
                 cites += 1
                 exact.append(found.exact)
-            place += found.exact and (headed or named)
+            place += found.exact and (headed or named) and not elsewhere
         if cites:
             result.shares[span_id] = cites / len(references)
             if not any(exact):

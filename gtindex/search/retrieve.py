@@ -22,7 +22,7 @@ from ..index.layout import Layout
 from ..sql import batches
 from . import references
 from .candidates import Signals, Span
-from .config import (COSINE_SLACK, PASSAGE_CANDIDATES, PASSAGE_POOL, POST_FILTER_EXTRA, POST_FILTER_SHARE,
+from .config import (CITING_LIMIT, COSINE_SLACK, PASSAGE_CANDIDATES, PASSAGE_POOL, POST_FILTER_EXTRA, POST_FILTER_SHARE,
                      ROW_CACHE_SIZE, SPAN_CANDIDATES, TRUST_FLOOR, TRUST_FULL, TRUST_PASSAGES)
 
 
@@ -139,7 +139,7 @@ class Retriever:
                                                          self.allowed_ids("spans", doc_ids)))
         signals.passage_lexical = dict(lexical.search(self.conn, query, PASSAGE_CANDIDATES, doc_ids,
                                                       self.allowed_ids("passages", doc_ids)))
-        cited, signals.titled = references.stated(self.conn, query, title_tokens, SPAN_CANDIDATES, doc_ids)
+        cited, signals.titled = references.stated(self.conn, query, title_tokens, CITING_LIMIT, doc_ids)
         if use_dense:  # without dense signals there is nothing better to trust
             covered = lexical.coverage(self.conn, query, list(signals.passage_lexical)[:TRUST_PASSAGES])
             signals.lexical_trust = min(1.0, max(0.0, (covered - TRUST_FLOOR) / (TRUST_FULL - TRUST_FLOOR)))
