@@ -14,6 +14,7 @@ from .documents import (
     KIND_FOOTNOTE,
     LINE_KIND_PARAGRAPH,
     SECTION_SEPARATOR,
+    STATUS_DRAFT,
 )
 
 EN_DASH = "\u2013"
@@ -162,10 +163,6 @@ def _range(first, last) -> str:
     return f"{first}" if first == last else f"{first}{EN_DASH}{last}"
 
 
-def _page(line: CitedLine) -> str:
-    return line.page_label if line.page_label else f"PDF p. {line.page}"
-
-
 def _pages(hit: Hit) -> str:
     first, last = hit.lines[0], hit.lines[-1]
     if not first.page_label or not last.page_label:
@@ -178,7 +175,7 @@ def _pages(hit: Hit) -> str:
 def _location(hit: Hit) -> str:
     lines = hit.lines
     if all(line.kind == KIND_FOOTNOTE for line in lines) and lines[0].footnote is not None:
-        return f"{_pages(hit)}, footnote {lines[0].footnote}"
+        return f"{_pages(hit)}, {_footnotes(lines)}"
     if hit.line_kind == LINE_KIND_PARAGRAPH:
         if hit.line_start is None:
             return ""
@@ -192,17 +189,34 @@ def _location(hit: Hit) -> str:
         pdf = f" (PDF p. {first.page})" if first.page_label else ""
         where = f"p. {first.page_label}{pdf}" if first.page_label else f"PDF p. {first.page}"
         return f"{where}, lines {_range(first.line_on_page, last.line_on_page)} on the page {computed}"
+    # The positions are on physical pages, so those are named (`gtindex show --page N`).
+    pdf = f" (PDF pp. {_range(first.page, last.page)})" if first.page_label and last.page_label else ""
     return (
-        f"{_pages(hit)}, from line {first.line_on_page} on {_page(first)} "
-        f"to line {last.line_on_page} on {_page(last)} {computed}"
+        f"{_pages(hit)}{pdf}, from line {first.line_on_page} on PDF p. {first.page} "
+        f"to line {last.line_on_page} on PDF p. {last.page} {computed}"
     )
+
+
+def _footnotes(lines: list[CitedLine]) -> str:
+    """"footnote 6", "footnotes 51–54" (lines running through several), "footnotes 3, 7"."""
+    numbers = sorted({line.footnote for line in lines if line.footnote is not None})
+    if len(numbers) == 1:
+        return f"footnote {numbers[0]}"
+    if numbers == list(range(numbers[0], numbers[-1] + 1)):
+        return f"footnotes {_range(numbers[0], numbers[-1])}"
+    return "footnotes " + ", ".join(map(str, numbers))
 
 
 def format_citation(hit: Hit) -> str:
     """`Title (Date), § V.D Safety Considerations, p. 9, lines 348–354`."""
     head = hit.title or hit.doc
-    if hit.designation:
-        head += f", {hit.designation}"
+    designation = hit.designation
+    # A draft is cited as one: most drafts' covers print "Guidance for Industry" with the
+    # "Draft" on a banner line the title leaves out.
+    if hit.status == STATUS_DRAFT and "draft" not in f"{head} {designation}".lower():
+        designation = f"Draft {designation}" if designation else "Draft"
+    if designation:
+        head += f", {designation}"
     if hit.date:
         head += f" ({hit.date})"
     parts = [head]

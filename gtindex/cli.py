@@ -37,6 +37,10 @@ class GtindexGroup(click.Group):
 
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # click's own form is three lines (Usage, Try, Error)
+            command = f"gtindex {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "gtindex"
+            click.echo(f"gtindex: error: {sanitize_text(exc.format_message())} (see `{command} --help`)", err=True)
+            sys.exit(EXIT_ERROR)
         except GtindexError as exc:
             # messages quote file names and file content: never let them drive the terminal
             click.echo(f"gtindex: error: {sanitize_text(str(exc))}", err=True)
@@ -380,7 +384,12 @@ def _batch_queries(path: Path) -> list[dict]:
     from .errors import GtindexError
 
     records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for number, raw in enumerate(path.read_bytes().splitlines(), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise GtindexError(f"{path}:{number}: not UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}); "
+                               "save the file as UTF-8") from None
         if not line.strip():
             continue
         try:
@@ -400,7 +409,8 @@ def _line_range(ctx, param, value: str | None) -> tuple[int, int] | None:
     if value is None:
         return None
     try:
-        first, _, last = value.partition("-")
+        # "348–351" as a citation prints it (en dash), pasted back
+        first, _, last = value.replace("\u2013", "-").replace("\u2014", "-").partition("-")
         low, high = int(first), int(last or first)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a line range like 348-354 or 12") from None
@@ -568,12 +578,22 @@ def _print_fetch_report(result: dict, corpus: Path) -> None:
 @click.option("--no-build-model", is_flag=True, help="Skip loading the bundled build model (no torch; faster).")
 def doctor(index_dir, as_json, no_build_model):
     """Check an index: files against the manifest, SQLite and FTS5 integrity, vectors, models."""
-    import json
-
     from .doctor import diagnose
-    from .render import sanitize_text
 
     report = diagnose(Path(index_dir), build_model=not no_build_model)
+    code = EXIT_FOUND if report.ok else EXIT_ERROR
+    try:
+        _print_report(report, index_dir, as_json)
+    except BrokenPipeError:  # `doctor | head -1`: the exit code still says whether the index is healthy
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)
+
+
+def _print_report(report, index_dir, as_json: bool) -> None:
+    import json
+
+    from .render import sanitize_text
+
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))  # ASCII-escaped: safe on a terminal
     else:
@@ -581,7 +601,6 @@ def doctor(index_dir, as_json, no_build_model):
             click.echo(f"{'ok' if check.ok else 'FAIL':<4}  {check.name}: {sanitize_text(check.detail)}")
         failed = len(report.failed)
         click.echo(f"{index_dir}: " + (f"{failed} of {len(report.checks)} checks failed" if failed else "healthy"))
-    sys.exit(EXIT_FOUND if report.ok else EXIT_ERROR)
 
 
 if __name__ == "__main__":  # pragma: no cover

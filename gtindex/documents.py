@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, replace
 # How a document's line numbers were obtained; one value per document.
 LINE_KIND_PRINTED = "printed"  # numbers printed in the PDF's left margin
 LINE_KIND_COMPUTED = "computed"  # no printed numbers: page + line on page
+STATUS_DRAFT = "draft"  # Document.status of a draft guidance: its citation says "Draft"
 LINE_KIND_PARAGRAPH = "paragraph"  # web pages: paragraph / list item number
 
 KIND_BODY = "body"
@@ -60,7 +61,7 @@ class Document:
     source_type: str  # "pdf" | "html"
     sha256: str
     title: str = ""
-    status: str = ""  # "draft" | "final" | "" (unknown)
+    status: str = ""  # STATUS_DRAFT | "final" | "" (unknown)
     date: str = ""  # as printed on the cover, e.g. "July 2018"
     center: str = ""  # issuing center(s): "CBER", "CDER", "CDER, CBER", "ICH", ...
     pages: int = 0

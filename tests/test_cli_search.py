@@ -144,6 +144,36 @@ def test_show_computed_pages_and_web_paragraphs(corpus_index):
 
 
 @pytest.mark.slow
+def test_every_computed_citation_can_be_checked_with_show(corpus_index):
+    """Each hit of the dev queries that cites lines by their place on the page names the PDF
+    page(s), and `show --page N --lines A-B` gives exactly its lines; also in a PDF whose
+    other pages print line numbers (an unnumbered table page of the ANDA draft was "no lines
+    6–8 on PDF page 16": --lines were read as printed numbers)."""
+    from gtindex.search import Index
+
+    place = re.compile(r"PDF p\. (\d+)\)?, lines (\d+)(?:\u2013(\d+))? on the page \(computed\)$")
+    queries = [json.loads(line)["query"] for line in DEV_GOLD.read_text().splitlines() if line.strip()]
+    checked = numbered_elsewhere = 0
+    with Index.open(corpus_index) as index:
+        for query in queries + ["RLD designation quick reference table"]:
+            for hit in index.search(query, k=10, include_superseded=True):
+                if hit.line_kind == "paragraph" or hit.line_start is not None or "footnote" in hit.citation:
+                    continue
+                first, last = hit.lines[0], hit.lines[-1]
+                if first.page != last.page:
+                    assert f"on PDF p. {first.page} to line {last.line_on_page} on PDF p. {last.page}" in hit.citation
+                    continue
+                match = place.search(hit.citation)
+                assert match, hit.citation
+                page, low, high = (int(group) if group else None for group in match.groups())
+                info, rows = index.lines(hit.doc, (low, high or low), page=page)
+                assert [row["text"] for row in rows] == [line.text for line in hit.lines], hit.citation
+                checked += 1
+                numbered_elsewhere += info.line_kind == "printed"
+    assert checked >= 20 and numbered_elsewhere >= 1, (checked, numbered_elsewhere)
+
+
+@pytest.mark.slow
 def test_show_errors_say_what_exists(corpus_index):
     result = run("show", RARE, "--lines", "9000-9010", "--index", corpus_index)
     assert result.exit_code == 2

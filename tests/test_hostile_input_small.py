@@ -91,6 +91,37 @@ def test_a_bad_query_in_a_batch_stops_it_naming_the_file_and_line(small_index, t
     assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["a"]  # answered before line 2
 
 
+def test_a_batch_file_with_bytes_that_are_not_utf8_is_a_one_line_error_naming_the_line(small_index, tmp_path):
+    """Raw bytes (a file saved as Latin-1), not a JSON escape: caught when the file is read,
+    before any query runs (it was a UnicodeDecodeError traceback, exit 1)."""
+    batch = tmp_path / "queries.jsonl"
+    batch.write_bytes(b'{"id": "a", "query": "stopping rules"}\n{"id": "b", "query": "r\xe8gles"}\n')
+
+    result = gtindex("search", "--batch", batch, "--json", "--index", small_index, cwd=tmp_path)
+
+    assert one_line_error(result) == (f"gtindex: error: {batch}:2: not UTF-8 (byte 0xe8 at column 24); "
+                                      "save the file as UTF-8")
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["search"], "give a QUERY or --batch FILE (not both) (see `gtindex search --help`)"),
+    (["search", "rules", "-k", "0"], "Invalid value for '-k': 0 is not in the range 1<=x<=100. (see `gtindex search --help`)"),
+    (["parse", "--index", "x", "y"], "No such option '--index'. (see `gtindex parse --help`)"),
+    (["nosuch"], "No such command 'nosuch'. (see `gtindex --help`)"),
+])
+def test_a_usage_error_is_one_line_naming_the_help_to_read(small_index, tmp_path, args, message):
+    """click's own form is three lines (Usage, Try, Error)."""
+    assert one_line_error(gtindex(*args, cwd=tmp_path)) == f"gtindex: error: {message}"
+
+
+def test_show_takes_a_line_range_as_a_citation_prints_it(small_index, tmp_path):
+    """A citation says "lines 348–351" (an en dash): pasted into --lines, it is the range."""
+    pasted = gtindex("show", RARE, "--lines", "348\u2013351", "--index", small_index, "--json", cwd=tmp_path)
+    assert pasted.returncode == 0, pasted.stderr
+    assert [line["line"] for line in json.loads(pasted.stdout)["lines"]] == [348, 349, 350, 351]
+
+
 def test_a_query_with_words_among_control_characters_is_answered(small_index, tmp_path):
     result = gtindex("search", "\x1bstopping rules\x07", "--index", small_index, "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

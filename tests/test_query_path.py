@@ -260,3 +260,21 @@ def test_a_reader_that_stops_reading_ends_a_search_with_0_not_nothing_found(smal
         stderr = reader.stderr.read().decode()
         assert reader.wait(timeout=300) == 0, stderr
         assert "Traceback" not in stderr and "Broken pipe" not in stderr
+
+
+def test_doctor_read_by_a_reader_that_stops_still_says_whether_the_index_is_healthy(small_index, tmp_path):
+    """`gtindex doctor | head -1`: the checks ran before anything was printed, so the closed
+    pipe must not change the exit code (it was 1, with no message, whenever the pipe closed
+    before doctor printed: four runs of five under `head -1`)."""
+    code = "import sys; from gtindex.cli import run; sys.argv = ['gtindex', *sys.argv[1:]]; run()"
+    damaged = tmp_path / "damaged"
+    shutil.copytree(small_index, damaged)
+    live = damaged / (damaged / "CURRENT").read_text().strip()
+    (live / "vectors.faiss").write_bytes((live / "vectors.faiss").read_bytes()[:-8] + b"\0" * 8)
+    for index, expected in ((small_index, 0), (damaged, 2)):
+        reader = subprocess.Popen([sys.executable, "-c", code, "doctor", "--index", str(index), "--no-build-model"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        reader.stdout.close()  # before the checks end: the first line printed meets a closed pipe
+        stderr = reader.stderr.read().decode()
+        assert reader.wait(timeout=300) == expected, stderr
+        assert "Traceback" not in stderr and "Broken pipe" not in stderr

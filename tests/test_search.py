@@ -133,6 +133,42 @@ def test_footnote_citation():
     assert hit.citation == "A Guidance (May 2018), \u00a7 V X, p. 9, footnote 6"
 
 
+def test_a_hit_through_several_footnotes_names_them_all():
+    lines = [CitedLine(page=12, page_label="10", line=None, line_on_page=n, text=f"{n} See 21 CFR 107.{n}.",
+                       kind="footnote", footnote=n) for n in (51, 52, 53)]
+    hit = Hit(1, "x.pdf", "A Guidance", "final", "May 2018", "CDER", "", "printed", lines, "", 1.0)
+    assert hit.citation == "A Guidance (May 2018), p. 10, footnotes 51\u201353"
+    hit = Hit(1, "x.pdf", "A Guidance", "final", "May 2018", "CDER", "", "printed", [lines[0], lines[2]], "", 1.0)
+    assert hit.citation.endswith("footnotes 51, 53")
+
+
+def test_a_draft_is_cited_as_a_draft():
+    """Most drafts' covers print "Guidance for Industry", the "Draft" on a banner line."""
+    lines = [CitedLine(page=11, page_label="9", line=348, line_on_page=5, text="stopping rules")]
+    def citation(status, designation, title="A Guidance"):
+        return Hit(1, "x.pdf", title, status, "May 2018", "CDER", "", "printed", lines, "", 1.0,
+                   designation=designation).citation
+    assert citation("draft", "Guidance for Industry") == "A Guidance, Draft Guidance for Industry (May 2018), p. 9, lines 348"
+    assert citation("draft", "Draft Guidance for Industry").startswith("A Guidance, Draft Guidance for Industry (")
+    assert citation("draft", "").startswith("A Guidance, Draft (May 2018)")
+    assert citation("draft", "", title="Q9(R1) Step 2 draft").startswith("Q9(R1) Step 2 draft (May 2018)")
+    assert citation("final", "Guidance for Industry").startswith("A Guidance, Guidance for Industry (")
+
+
+def test_computed_lines_across_pages_name_the_physical_pages():
+    """The positions are on physical pages, which `gtindex show --page N` takes: the printed
+    labels alone ("from line 35 on 32") could not be checked."""
+    lines = [CitedLine(page=35, page_label="32", line=None, line_on_page=35, text="a"),
+             CitedLine(page=36, page_label="33", line=None, line_on_page=3, text="b")]
+    hit = Hit(1, "x.pdf", "A Guidance", "final", "May 2018", "CDER", "", "computed", lines, "", 1.0)
+    assert hit.citation == ("A Guidance (May 2018), pp. 32\u201333 (PDF pp. 35\u201336), "
+                            "from line 35 on PDF p. 35 to line 3 on PDF p. 36 (computed)")
+    unlabelled = [CitedLine(page=5, page_label=None, line=None, line_on_page=40, text="a"),
+                  CitedLine(page=6, page_label=None, line=None, line_on_page=2, text="b")]
+    hit = Hit(1, "x.pdf", "A Guidance", "final", "May 2018", "CDER", "", "computed", unlabelled, "", 1.0)
+    assert hit.citation.endswith("PDF pp. 5\u20136, from line 40 on PDF p. 5 to line 2 on PDF p. 6 (computed)")
+
+
 def test_search_process_never_imports_torch(corpus_index):
     code = textwrap.dedent(f"""
         import sys

@@ -126,6 +126,11 @@ class Index:
             where.append("page = ?")
             params.append(page)
         column = "line_on_page" if info.line_kind == LINE_KIND_COMPUTED else "line"
+        if numbers is not None and page is not None and column == "line" and not self._prints(info, page, numbers):
+            # Lines a numbered PDF leaves unnumbered are cited by their place on the page
+            # ("p. 13 (PDF p. 16), lines 6–8 on the page (computed)"): read the range so when
+            # the page does not print those numbers.
+            column = "line_on_page"
         if numbers is not None:
             if column == "line_on_page" and page is None:
                 raise GtindexError(
@@ -145,6 +150,11 @@ class Index:
             exists = f"{what}{place} run {span[0]}–{span[1]}" if span else f"it has no numbered {what}{place}"
             raise GtindexError(f"{info.doc} has no {what} {numbers[0]}–{numbers[1]}{place}; {exists}")
         return info, rows
+
+    def _prints(self, info: DocumentInfo, page: int, numbers: tuple[int, int]) -> bool:
+        """The page prints some line number in this range."""
+        sql = "SELECT 1 FROM lines WHERE doc_id = ? AND page = ? AND line BETWEEN ? AND ? LIMIT 1"
+        return self.conn.execute(sql, (info.doc_id, page, *numbers)).fetchone() is not None
 
     def _range(self, info: DocumentInfo, column: str, page: int | None) -> tuple[int, int] | None:
         sql = f"SELECT min({column}), max({column}) FROM lines WHERE doc_id = ?"
