@@ -180,6 +180,9 @@ def test_show_errors_say_what_exists(corpus_index):
     assert "has no lines 9000–9010" in result.output and "lines run 1–" in result.output
     result = run("show", "fda-data-integrity-cgmp-qa-2018.pdf", "--lines", "1-3", "--index", corpus_index)
     assert result.exit_code == 2 and "--page" in result.output
+    # positions on a numbered page are read only where a line there is unnumbered (a computed citation)
+    result = run("show", RARE, "--page", 11, "--lines", "2-3", "--index", corpus_index)
+    assert result.exit_code == 2 and "lines on PDF page 11 run 327–369" in result.output
     result = run("show", RARE, "--page", 999, "--index", corpus_index)
     assert result.exit_code == 2 and "pages run 1–" in result.output
     assert run("show", "nope.pdf", "--lines", "1-2", "--index", corpus_index).exit_code == 2

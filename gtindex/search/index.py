@@ -126,10 +126,12 @@ class Index:
             where.append("page = ?")
             params.append(page)
         column = "line_on_page" if info.line_kind == LINE_KIND_COMPUTED else "line"
-        if numbers is not None and page is not None and column == "line" and not self._prints(info, page, numbers):
-            # Lines a numbered PDF leaves unnumbered are cited by their place on the page
-            # ("p. 13 (PDF p. 16), lines 6–8 on the page (computed)"): read the range so when
-            # the page does not print those numbers.
+        # Lines a numbered PDF leaves unnumbered are cited by their place on the page ("p. 13
+        # (PDF p. 16), lines 6–8 on the page (computed)"): read the range so when the page
+        # prints none of those numbers and some line at those places is unnumbered.
+        positions = (numbers is not None and page is not None and column == "line"
+                     and self._positions_only(info, page, numbers))
+        if positions:
             column = "line_on_page"
         if numbers is not None:
             if column == "line_on_page" and page is None:
@@ -151,10 +153,15 @@ class Index:
             raise GtindexError(f"{info.doc} has no {what} {numbers[0]}–{numbers[1]}{place}; {exists}")
         return info, rows
 
-    def _prints(self, info: DocumentInfo, page: int, numbers: tuple[int, int]) -> bool:
-        """The page prints some line number in this range."""
-        sql = "SELECT 1 FROM lines WHERE doc_id = ? AND page = ? AND line BETWEEN ? AND ? LIMIT 1"
-        return self.conn.execute(sql, (info.doc_id, page, *numbers)).fetchone() is not None
+    def _positions_only(self, info: DocumentInfo, page: int, numbers: tuple[int, int]) -> bool:
+        """The page prints no line number in this range, and a line at these places on it has
+        none: only a computed citation names them."""
+        where = "doc_id = ? AND page = ? AND {} BETWEEN ? AND ?"
+        prints = f"SELECT 1 FROM lines WHERE {where.format('line')} LIMIT 1"
+        unnumbered = f"SELECT 1 FROM lines WHERE {where.format('line_on_page')} AND line IS NULL LIMIT 1"
+        params = (info.doc_id, page, *numbers)
+        return (self.conn.execute(prints, params).fetchone() is None
+                and self.conn.execute(unnumbered, params).fetchone() is not None)
 
     def _range(self, info: DocumentInfo, column: str, page: int | None) -> tuple[int, int] | None:
         sql = f"SELECT min({column}), max({column}) FROM lines WHERE doc_id = ?"
