@@ -163,6 +163,11 @@ def _range(first, last) -> str:
     return f"{first}" if first == last else f"{first}{EN_DASH}{last}"
 
 
+def _lines(first: int, last: int) -> str:
+    """"line 6", "lines 6–8"."""
+    return f"line {first}" if first == last else f"lines {_range(first, last)}"
+
+
 def _pages(hit: Hit) -> str:
     first, last = hit.lines[0], hit.lines[-1]
     if not first.page_label or not last.page_label:
@@ -181,14 +186,14 @@ def _location(hit: Hit) -> str:
             return ""
         return f"\u00b6 {_range(hit.line_start, hit.line_end)}"
     if all(line.line is not None for line in lines):
-        return f"{_pages(hit)}, lines {_range(hit.line_start, hit.line_end)}"
+        return f"{_pages(hit)}, {_lines(hit.line_start, hit.line_end)}"
     # No printed numbers on these lines: physical page and position on the page.
     first, last = lines[0], lines[-1]
     computed = "(computed)"
     if first.page == last.page:
         pdf = f" (PDF p. {first.page})" if first.page_label else ""
         where = f"p. {first.page_label}{pdf}" if first.page_label else f"PDF p. {first.page}"
-        return f"{where}, lines {_range(first.line_on_page, last.line_on_page)} on the page {computed}"
+        return f"{where}, {_lines(first.line_on_page, last.line_on_page)} on the page {computed}"
     # The positions are on physical pages, so those are named (`gtindex show --page N`).
     pdf = f" (PDF pp. {_range(first.page, last.page)})" if first.page_label and last.page_label else ""
     return (

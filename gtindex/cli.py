@@ -9,6 +9,7 @@ Exit codes follow ripgrep: 0 found / done, 1 nothing found, 2 error.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sys
 from pathlib import Path
@@ -24,6 +25,15 @@ DEFAULT_INDEX = "indexes/default"
 # Commands that only print what they read: a reader that stops reading (`| head`) got what it
 # asked for, so that ends them with 0 as it ends ripgrep, not with click's 1 ("nothing found").
 PRINTING_COMMANDS = frozenset({"parse", "list", "versions", "search", "show", "eval"})
+
+
+OUTPUT_FAULTS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})  # writing stdout failed
+
+
+def _quiet_stdout() -> None:
+    """Later writes to stdout (the interpreter's final flush) go nowhere instead of failing again."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 class GtindexGroup(click.Group):
@@ -52,12 +62,23 @@ class GtindexGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("gtindex: interrupted", err=True)
             sys.exit(130)
+        except UnicodeEncodeError as exc:  # PYTHONIOENCODING=ascii, LC_ALL=C: the text cannot be printed
+            char = exc.object[exc.start] if isinstance(exc.object, str) else "?"
+            _quiet_stdout()
+            click.echo(f"gtindex: error: the output encoding ({exc.encoding}) cannot show {ascii(char)}; "
+                       "use a UTF-8 locale (LANG=C.UTF-8) or PYTHONIOENCODING=utf-8, or --json", err=True)
+            sys.exit(EXIT_ERROR)
         except BrokenPipeError:
             if ctx.invoked_subcommand not in PRINTING_COMMANDS:
                 raise
-            # Later writes (the interpreter's final flush) go nowhere instead of failing again.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            _quiet_stdout()
             sys.exit(EXIT_FOUND)
+        except OSError as exc:
+            if exc.errno not in OUTPUT_FAULTS:
+                raise
+            _quiet_stdout()  # `> /dev/full`: the index was only read; the output could not be written
+            click.echo(f"gtindex: error: cannot write the output ({exc.strerror}); free space where it goes", err=True)
+            sys.exit(EXIT_ERROR)
 
 
 @click.group(cls=GtindexGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -83,6 +104,17 @@ def run() -> None:
             with contextlib.suppress(Exception):  # a closed pipe (`| head`) must not change the exit code
                 stream.flush()
         os._exit(done.code or 0)
+
+
+@contextlib.contextmanager
+def _report_to_a_reader_that_may_stop():
+    """A report printed once the work is done (an update, doctor): a reader that stops reading
+    (`gtindex build | head -1`) must not change the exit code, which says how the work went
+    (it was 1, "nothing found", with no message)."""
+    try:
+        yield
+    except BrokenPipeError:
+        _quiet_stdout()
 
 
 def index_option(func):
@@ -214,6 +246,12 @@ def remove(docs, index_dir, no_wait, as_json):
 
 def _print_update(report, index_dir: Path, as_json: bool) -> None:
     """The build/add/remove report, and exit 3 when files were skipped."""
+    with _report_to_a_reader_that_may_stop():
+        _print_update_report(report, index_dir, as_json)
+    sys.exit(EXIT_PARTIAL if report.skipped else EXIT_FOUND)
+
+
+def _print_update_report(report, index_dir: Path, as_json: bool) -> None:
     import dataclasses
     import json
 
@@ -221,7 +259,7 @@ def _print_update(report, index_dir: Path, as_json: bool) -> None:
 
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(report), indent=2))
-        sys.exit(EXIT_PARTIAL if report.skipped else EXIT_FOUND)
+        return
     for label, names in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
         for name in names:
             click.echo(f"{label:8} {sanitize_text(name)}")
@@ -238,7 +276,6 @@ def _print_update(report, index_dir: Path, as_json: bool) -> None:
     )
     for name, reason in report.skipped:
         click.echo(f"skipped {sanitize_text(name)}: {sanitize_text(reason)}", err=True)
-    sys.exit(EXIT_PARTIAL if report.skipped else EXIT_FOUND)
 
 
 @main.command(name="list")
@@ -429,15 +466,19 @@ def _line_range(ctx, param, value: str | None) -> tuple[int, int] | None:
               help="Printed line numbers; paragraph numbers on web pages; with --page, lines on that page "
                    "for PDFs without printed numbers.")
 @click.option("--page", type=click.IntRange(min=1), help="Physical PDF page (1-based).")
+@click.option("--footnote", type=click.IntRange(min=1), metavar="N",
+              help="Footnote N, as a citation names it (\"p. 9, footnote 6\").")
 @index_option
 @click.option("--json", "as_json", is_flag=True, help="Print the lines as one JSON object.")
-def show(doc, numbers, page, index_dir, as_json):
+def show(doc, numbers, page, footnote, index_dir, as_json):
     """Print exactly the cited lines of a document, with page label and section."""
     from .render import terminal_safe_json
     from .search import Index
 
+    if footnote is not None and numbers is not None:
+        raise click.UsageError("give --footnote N or --lines A-B, not both")
     with Index.open(index_dir) as index:
-        info, rows = index.lines(doc, numbers, page)
+        info, rows = index.footnote(doc, footnote, page) if footnote is not None else index.lines(doc, numbers, page)
     if as_json:
         keys = ("page", "page_label", "line", "line_on_page", "kind", "section", "text", "footnote")
         click.echo(terminal_safe_json({"doc": info.doc, "title": info.title, "line_kind": info.line_kind,
@@ -518,10 +559,11 @@ def fetch(pages, url_lists, mirror, corpus, timeout, deadline, retries, max_mb, 
         report = fetch_documents(options, pages, url_lists, progress)
     result = report.to_json()
     result["build"] = build_after_fetch(build, Path(index_dir), corpus, bool(report.downloaded), quiet=as_json)
-    if as_json:
-        click.echo(json.dumps(result, indent=2))
-    else:
-        _print_fetch_report(result, corpus)
+    with _report_to_a_reader_that_may_stop():
+        if as_json:
+            click.echo(json.dumps(result, indent=2))
+        else:
+            _print_fetch_report(result, corpus)
     build = result["build"]
     index_incomplete = bool(build and (not build["updated"] or build["skipped"]))
     sys.exit(EXIT_PARTIAL if report.failed or index_incomplete else EXIT_FOUND)
@@ -581,12 +623,9 @@ def doctor(index_dir, as_json, no_build_model):
     from .doctor import diagnose
 
     report = diagnose(Path(index_dir), build_model=not no_build_model)
-    code = EXIT_FOUND if report.ok else EXIT_ERROR
-    try:
+    with _report_to_a_reader_that_may_stop():
         _print_report(report, index_dir, as_json)
-    except BrokenPipeError:  # `doctor | head -1`: the exit code still says whether the index is healthy
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    sys.exit(code)
+    sys.exit(EXIT_FOUND if report.ok else EXIT_ERROR)
 
 
 def _print_report(report, index_dir, as_json: bool) -> None:

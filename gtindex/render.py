@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from .documents import KIND_FOOTNOTE
+
 # ESC-introduced sequences (ECMA-48): CSI "ESC [ params final", OSC/DCS/SOS/PM/APC
 # strings terminated by BEL or ST, and two-byte escapes. The 8-bit C1 forms
 # (\x9b CSI, \x9d OSC, ...) are matched too. A string without its terminator is not
@@ -97,6 +99,14 @@ def _margin(number: int | None) -> str:
     return f"{number:>{MARGIN}} " if number is not None else " " * (MARGIN + 1)
 
 
+def _margin_of(line: int | None, line_on_page: int, kind: str, footnote: int | None) -> str:
+    """The printed number; a footnote's number ("fn 6", as its citation names it: `gtindex
+    show DOC --footnote 6`), not a place on the page that reads like a printed line number."""
+    if kind == KIND_FOOTNOTE and footnote is not None:
+        return f"{'fn ' + str(footnote):>{MARGIN}} "
+    return _margin(line if line is not None else line_on_page)
+
+
 def render_hits(console, hits, words: set[str]) -> None:
     """Per hit: the citation, the cited lines with their numbers, a dimmed bit of context."""
     from rich.text import Text
@@ -111,8 +121,8 @@ def render_hits(console, hits, words: set[str]) -> None:
                          " provision holding it]", style="bold yellow")
         console.print(head, soft_wrap=True)  # a citation is copied whole: never broken across lines
         for line in hit.lines:
-            number = line.line if line.line is not None else line.line_on_page
-            console.print(Text(_margin(number), style="dim") + _highlighted(line.text, words), soft_wrap=True)
+            margin = _margin_of(line.line, line.line_on_page, line.kind, line.footnote)
+            console.print(Text(margin, style="dim") + _highlighted(line.text, words), soft_wrap=True)
         context = _context_after(hit)
         if context:
             console.print(Text(" " * (MARGIN + 1) + "… " + sanitize_text(context), style="dim"), soft_wrap=True)
@@ -143,8 +153,8 @@ def render_lines(console, document, rows) -> None:
             section = row["section"]
             if section:
                 console.print(Text("§ " + sanitize_text(section), style="dim"))
-        number = row["line"] if row["line"] is not None else row["line_on_page"]
-        console.print(Text(_margin(number), style="dim") + Text(sanitize_text(row["text"])), soft_wrap=True)
+        margin = _margin_of(row["line"], row["line_on_page"], row["kind"], row["footnote"])
+        console.print(Text(margin, style="dim") + Text(sanitize_text(row["text"])), soft_wrap=True)
 
 
 def render_eval(console, reports) -> None:

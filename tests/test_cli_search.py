@@ -151,7 +151,7 @@ def test_every_computed_citation_can_be_checked_with_show(corpus_index):
     6–8 on PDF page 16": --lines were read as printed numbers)."""
     from gtindex.search import Index
 
-    place = re.compile(r"PDF p\. (\d+)\)?, lines (\d+)(?:\u2013(\d+))? on the page \(computed\)$")
+    place = re.compile(r"PDF p\. (\d+)\)?, lines? (\d+)(?:\u2013(\d+))? on the page \(computed\)$")
     queries = [json.loads(line)["query"] for line in DEV_GOLD.read_text().splitlines() if line.strip()]
     checked = numbered_elsewhere = 0
     with Index.open(corpus_index) as index:
@@ -171,6 +171,36 @@ def test_every_computed_citation_can_be_checked_with_show(corpus_index):
                 checked += 1
                 numbered_elsewhere += info.line_kind == "printed"
     assert checked >= 20 and numbered_elsewhere >= 1, (checked, numbered_elsewhere)
+
+
+@pytest.mark.slow
+def test_every_footnote_citation_can_be_checked_with_show(corpus_index):
+    """A hit citing "p. 1, footnote 1" printed its lines numbered 22–23 (their places on the
+    page), which `show --lines 22-23` gave as body lines 22–23: now the lines are marked
+    "fn 1" and `show DOC --footnote 1` gives the footnote they belong to."""
+    from gtindex.search import Index
+
+    cited = re.compile(r"footnotes? (\d+)(?:\u2013(\d+))?$")
+    queries = [json.loads(line)["query"] for line in DEV_GOLD.read_text().splitlines() if line.strip()]
+    checked = 0
+    with Index.open(corpus_index) as index:
+        for query in queries + ["human gene therapy seeks to modify the expression of a gene", "21 CFR 314.94"]:
+            for hit in index.search(query, k=10, include_superseded=True):
+                match = cited.search(hit.citation)
+                if not match or "footnote" not in hit.citation.rsplit(", ", 1)[-1]:
+                    continue
+                first, last = int(match.group(1)), int(match.group(2) or match.group(1))
+                shown = [(row["page"], row["line_on_page"], row["text"]) for number in range(first, last + 1)
+                         for row in index.footnote(hit.doc, number)[1]]
+                assert all((line.page, line.line_on_page, line.text) in shown for line in hit.lines), hit.citation
+                checked += 1
+    assert checked >= 5, checked
+    result = run("search", "human gene therapy seeks to modify the expression of a gene", "-k", 1, "--index", corpus_index)
+    assert "p. 1, footnote 1" in result.output and "  fn 1 Human gene therapy seeks" in result.output
+    result = run("show", RARE, "--footnote", 1, "--index", corpus_index)
+    assert result.exit_code == 0 and result.output.count("  fn 1 ") == 8, result.output
+    result = run("show", RARE, "--footnote", 99, "--index", corpus_index)
+    assert result.exit_code == 2 and "has no footnote 99; its footnotes run 1–" in result.output
 
 
 @pytest.mark.slow

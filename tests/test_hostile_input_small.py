@@ -122,6 +122,34 @@ def test_show_takes_a_line_range_as_a_citation_prints_it(small_index, tmp_path):
     assert [line["line"] for line in json.loads(pasted.stdout)["lines"]] == [348, 349, 350, 351]
 
 
+def test_output_that_cannot_be_written_is_a_one_line_error(small_index, tmp_path):
+    """`> /dev/full` and an output encoding without "§" were tracebacks with exit 1."""
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([sys.executable, "-m", "gtindex", "search", "stopping rules", "-k", "1",
+                                 "--index", str(small_index)], stdout=full, stderr=subprocess.PIPE, text=True,
+                                cwd=tmp_path, timeout=300)
+    assert one_line_error(result) == "gtindex: error: cannot write the output (No space left on device); free space where it goes"
+    ascii_only = {**os.environ, "PYTHONIOENCODING": "ascii"}
+    result = gtindex("search", "stopping rules", "-k", "1", "--index", small_index, cwd=tmp_path, env=ascii_only)
+    assert one_line_error(result).startswith("gtindex: error: the output encoding (ascii) cannot show '\\xa7'; ")
+    as_json = gtindex("search", "stopping rules", "-k", "1", "--json", "--index", small_index, cwd=tmp_path, env=ascii_only)
+    assert as_json.returncode == 0 and json.loads(as_json.stdout)["hits"]  # JSON escapes what is not ASCII
+
+
+def test_an_update_read_by_a_reader_that_stops_keeps_its_exit_code(small_index, tmp_path):
+    """`gtindex remove … | head -c1`: the update was done; it exited 1 ("nothing found")."""
+    index = tmp_path / "index"
+    shutil.copytree(small_index, index)
+    reader = subprocess.Popen([sys.executable, "-m", "gtindex", "remove", RARE, "--index", str(index)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    reader.stdout.close()  # before the report is printed
+    stderr = reader.stderr.read().decode()
+    assert reader.wait(timeout=300) == 0, stderr
+    assert "Traceback" not in stderr and "Broken pipe" not in stderr
+    listed = gtindex("list", "--json", "--index", index, cwd=tmp_path)
+    assert RARE not in listed.stdout and listed.returncode == 0
+
+
 def test_a_query_with_words_among_control_characters_is_answered(small_index, tmp_path):
     result = gtindex("search", "\x1bstopping rules\x07", "--index", small_index, "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

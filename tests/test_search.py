@@ -148,7 +148,7 @@ def test_a_draft_is_cited_as_a_draft():
     def citation(status, designation, title="A Guidance"):
         return Hit(1, "x.pdf", title, status, "May 2018", "CDER", "", "printed", lines, "", 1.0,
                    designation=designation).citation
-    assert citation("draft", "Guidance for Industry") == "A Guidance, Draft Guidance for Industry (May 2018), p. 9, lines 348"
+    assert citation("draft", "Guidance for Industry") == "A Guidance, Draft Guidance for Industry (May 2018), p. 9, line 348"
     assert citation("draft", "Draft Guidance for Industry").startswith("A Guidance, Draft Guidance for Industry (")
     assert citation("draft", "").startswith("A Guidance, Draft (May 2018)")
     assert citation("draft", "", title="Q9(R1) Step 2 draft").startswith("Q9(R1) Step 2 draft (May 2018)")

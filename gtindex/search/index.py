@@ -153,6 +153,24 @@ class Index:
             raise GtindexError(f"{info.doc} has no {what} {numbers[0]}–{numbers[1]}{place}; {exists}")
         return info, rows
 
+    def footnote(self, name: str, number: int, page: int | None = None) -> tuple[DocumentInfo, list[sqlite3.Row]]:
+        """The lines of footnote `number` (`gtindex show DOC --footnote N`), as a citation
+        names it ("p. 1, footnote 1"): every line of it, wherever it runs on, or those on
+        PDF page `page` (for a document that numbers its footnotes afresh by chapter)."""
+        info = self.find_document(name)
+        sql, params = "SELECT * FROM lines WHERE doc_id = ? AND kind = ? AND footnote = ?", [info.doc_id, KIND_FOOTNOTE, number]
+        if page is not None:
+            sql, params = sql + " AND page = ?", params + [page]
+        rows = self.conn.execute(sql + " ORDER BY seq", params).fetchall()
+        if not rows and page is not None:
+            raise GtindexError(f"{info.doc} has no footnote {number} on PDF page {page}")
+        if not rows:
+            low, high = self.conn.execute("SELECT min(footnote), max(footnote) FROM lines WHERE doc_id = ? AND kind = ?",
+                                          (info.doc_id, KIND_FOOTNOTE)).fetchone()
+            exists = f"its footnotes run {low}–{high}" if low is not None else "it has no footnotes"
+            raise GtindexError(f"{info.doc} has no footnote {number}; {exists}")
+        return info, rows
+
     def _positions_only(self, info: DocumentInfo, page: int, numbers: tuple[int, int]) -> bool:
         """The page prints no line number in this range, and a line at these places on it has
         none: only a computed citation names them."""
