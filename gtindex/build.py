@@ -229,8 +229,9 @@ def recorded_sources(index_dir: Path) -> list[Path]:
 def _discover(sources: list[Path], report: BuildReport) -> list[SourceFile]:
     """Files under `sources`, hashed, one per file name (sorted by name).
 
-    Two different files with one name cannot both be cited by that name: the first by
-    path is indexed and the other reported as skipped. Identical files with one name
+    Two different files with one name cannot both be cited by that name: a file named as a
+    source wins over one found in a folder (without a word: that is how `add` replaces a
+    document), else the first by path is indexed and the other reported as skipped. Identical files with one name
     (the same guidance in two folders) are one file. An entry that is not a readable
     regular file (a FIFO, a device, a dangling link, a link loop, an unreadable file or
     folder) is reported as skipped before anything opens it.
@@ -240,8 +241,12 @@ def _discover(sources: list[Path], report: BuildReport) -> list[SourceFile]:
     def unlistable(folder: Path, reason: str) -> None:
         report.skipped.append((f"{folder}/", reason))
 
+    # A file named as a source is the one its name means: `gtindex add other/x.html` replaces
+    # the x.html of a recorded folder, in this update and in every later `gtindex build`.
+    named = {resolved_path(Path(source)) for source in sources if not Path(source).is_dir()}
     by_name: dict[str, SourceFile] = {}
-    for path in sorted(discover(sources, on_skip=unlistable), key=lambda p: (p.name, str(resolved_path(p)))):
+    found = discover(sources, on_skip=unlistable)
+    for path in sorted(found, key=lambda p: (p.name, resolved_path(p) not in named, str(resolved_path(p)))):
         try:
             sha256 = source_sha256(path)
         except ParseError as exc:
@@ -251,7 +256,7 @@ def _discover(sources: list[Path], report: BuildReport) -> list[SourceFile]:
         first = by_name.get(file.name)
         if first is None:
             by_name[file.name] = file
-        elif first.sha256 != file.sha256:
+        elif first.sha256 != file.sha256 and not (first.path in named and file.path not in named):
             report.skipped.append((str(path), f"another file named {file.name} ({first.path}) is indexed; rename one"))
     return sorted(by_name.values(), key=lambda f: f.name)
 

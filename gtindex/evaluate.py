@@ -128,28 +128,47 @@ class EvalReport:
 
 
 def load_gold(path: Path) -> list[GoldQuery]:
+    """The queries of a gold file, each record checked: a bad one is an error naming its line."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise GtindexError(f"cannot read gold file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise GtindexError(f"{path}:{line}: not UTF-8 (byte 0x{exc.object[exc.start]:02x}); save the file as UTF-8") from None
     queries = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
-            gold = tuple(
-                GoldEntry(
-                    doc=g["doc"], pdf_page=g.get("pdf_page"),
-                    lines=tuple(g["lines"]) if g.get("lines") else None, quote=g.get("quote", ""),
-                )
-                for g in record["gold"]
-            )
-            queries.append(GoldQuery(str(record["id"]), record["query"], record.get("style", "unknown"), gold))
+            queries.append(_gold_query(json.loads(line)))
         except (ValueError, KeyError, TypeError) as exc:
-            raise GtindexError(f"{path}:{number}: not a gold record ({exc}); expected id, query, gold[]") from None
+            raise GtindexError(f"{path}:{number}: not a gold record ({exc}); expected id, query, "
+                               "gold[{doc, pdf_page, lines: [first, last], quote}]") from None
+    if not queries:
+        raise GtindexError(f"{path} holds no gold queries; one JSON object a line: id, query, gold[]")
     return queries
+
+
+def _gold_query(record: dict) -> GoldQuery:
+    if not isinstance(record.get("query"), str) or not record["query"].strip():
+        raise ValueError("no query text")
+    return GoldQuery(str(record["id"]), record["query"], record.get("style", "unknown"),
+                     tuple(_gold_entry(entry) for entry in record["gold"]))
+
+
+def _gold_entry(entry: dict) -> GoldEntry:
+    page, lines = entry.get("pdf_page"), entry.get("lines")
+    if not isinstance(entry["doc"], str):
+        raise TypeError(f"doc {entry['doc']!r} is not a file name")
+    if page is not None and (not isinstance(page, int) or isinstance(page, bool)):
+        raise TypeError(f"pdf_page {page!r} is not a page number")
+    if lines and not (isinstance(lines, list) and len(lines) == 2
+                      and all(isinstance(n, int) and not isinstance(n, bool) for n in lines)):
+        raise TypeError(f"lines {lines!r} is not [first, last]")
+    return GoldEntry(doc=entry["doc"], pdf_page=page, lines=tuple(lines) if lines else None,
+                     quote=entry.get("quote", ""))
 
 
 # --------------------------------------------------------------------------- matching

@@ -1,6 +1,7 @@
 """Incremental updates: any sequence of build/add/remove equals a fresh build of the same files."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -204,6 +205,28 @@ def test_cli_add_and_build_without_sources_use_the_recorded_ones(work, tmp_path)
     assert recorded_sources(index_dir) == [sources.resolve(), (HTML_DIR / PLAN).resolve()]
     missing = runner.invoke(main, ["add", str(tmp_path / "nope.pdf"), "--index", str(index_dir)])
     assert missing.exit_code == 2 and "nope.pdf: no such file or folder" in missing.output
+
+
+def test_a_file_added_in_place_of_a_folder_s_file_stays_in_place_in_later_builds(work, tmp_path):
+    """`gtindex add other/x.html` replaces the x.html of a recorded folder (README). Every
+    later plain `build` then skipped the folder's x.html, exit 3, and the first one wrote a
+    new generation though nothing had changed."""
+    sources, index_dir = work
+    other = tmp_path / "other"
+    other.mkdir()
+    page = other / PLAN
+    page.write_text((sources / PLAN).read_text(encoding="utf-8").replace("Strategic Plan", "Strategic Plan, revised"),
+                    encoding="utf-8")
+    runner = CliRunner()
+    added = runner.invoke(main, ["add", str(page), "--index", str(index_dir), "--json"])
+    assert added.exit_code == 0 and json.loads(added.output)["changed"] == [PLAN], added.output
+    for _ in range(2):
+        again = runner.invoke(main, ["build", "--index", str(index_dir), "--json"])
+        report = json.loads(again.output)
+        assert again.exit_code == 0 and not report["skipped"] and report["up_to_date"], again.output
+    listed = json.loads(runner.invoke(main, ["list", "--index", str(index_dir), "--json"]).output)["documents"]
+    sha256 = next(entry["sha256"] for entry in listed if entry["doc"] == PLAN)
+    assert sha256 == hashlib.sha256(page.read_bytes()).hexdigest()  # the added file, not the folder's
 
 
 def _embedded_hashes(index_dir: Path) -> dict[str, set[str]]:
