@@ -109,6 +109,8 @@ def test_a_batch_file_with_bytes_that_are_not_utf8_is_a_one_line_error_naming_th
     (["search", "rules", "-k", "0"], "Invalid value for '-k': 0 is not in the range 1<=x<=100. (see `gtindex search --help`)"),
     (["parse", "--index", "x", "y"], "No such option '--index'. (see `gtindex parse --help`)"),
     (["nosuch"], "No such command 'nosuch'. (see `gtindex --help`)"),
+    (["search", "rules", "--doc", "a", "--doc", "b"],  # it searched b alone
+     "Invalid value for '--doc': give it once, not 2 times (a, b) (see `gtindex search --help`)"),
 ])
 def test_a_usage_error_is_one_line_naming_the_help_to_read(small_index, tmp_path, args, message):
     """click's own form is three lines (Usage, Try, Error)."""

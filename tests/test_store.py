@@ -249,3 +249,21 @@ def test_one_writer_at_a_time(tmp_path):
         with pytest.raises(GtindexError, match=r"process \d+ is updating .*idx"):
             with lock.writer_lock(tmp_path / "idx"):
                 pass
+
+
+def test_a_name_spelled_another_way_finds_the_one_document_so_spelled(tmp_path):
+    """"page" for page.htm, "upper" for UPPER.PDF, "café" in either Unicode form: each exited
+    2 with "did you mean page.htm?" (the README says names work without their extension)."""
+    from gtindex.errors import GtindexError
+    from gtindex.index.catalogue import resolve
+
+    composed, decomposed = "caf\u00e9-guidance.pdf", "cafe\u0301-guidance.pdf"
+    names = {"page.htm": "a" * 64, "UPPER.PDF": "b" * 64, composed: "c" * 64, "plan.html": "d" * 64,
+             "plan.pdf": "e" * 64, "Twice.pdf": "f" * 64, "twice.PDF": "0" * 64}
+    assert resolve(names, "page", tmp_path) == {"page.htm"}
+    assert resolve(names, "upper", tmp_path) == {"UPPER.PDF"}
+    assert resolve(names, "upper.pdf", tmp_path) == {"UPPER.PDF"}
+    assert resolve(names, decomposed, tmp_path) == {composed}
+    assert resolve(names, "plan", tmp_path) == {"plan.pdf"}  # the exact forms first, as before
+    with pytest.raises(GtindexError, match="could be Twice.pdf, twice.PDF; give the whole file name"):
+        resolve(names, "TWICE", tmp_path)

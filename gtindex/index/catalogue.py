@@ -2,12 +2,13 @@
 a user gives (`gtindex show`, `search --doc`, `versions`, `remove`).
 
 A name stands for the file of that name, with or without its extension (.pdf, .html),
-or given as a path; or, six hex digits and more, for every name of the content whose
+or given as a path, in any case or Unicode normal form when only one name is so spelled; or, six hex digits and more, for every name of the content whose
 sha256 starts with it. A name that matches nothing is an error naming the close ones.
 """
 from __future__ import annotations
 
 import sqlite3
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from difflib import get_close_matches
@@ -44,6 +45,11 @@ def resolve(names: Mapping[str, str], name: str, index_dir: Path) -> set[str]:
     for candidate in (name, f"{name}.pdf", f"{name}.html", Path(name).name):
         if candidate in names:
             return {candidate}
+    alike = _alike(names, name)
+    if len(alike) == 1:
+        return alike
+    if len(alike) > 1:
+        raise GtindexError(f"{name!r} could be {', '.join(sorted(alike))}; give the whole file name")
     prefix = name.casefold()
     if len(prefix) >= SHA256_PREFIX_MIN and all(c in "0123456789abcdef" for c in prefix):
         matches = {sha for sha in names.values() if sha.startswith(prefix)}
@@ -54,6 +60,17 @@ def resolve(names: Mapping[str, str], name: str, index_dir: Path) -> set[str]:
     close = get_close_matches(name, sorted(names), n=5, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else f"; `gtindex list --index {index_dir}` shows the names"
     raise GtindexError(f"no document named {name!r} in {index_dir}{hint}")
+
+
+def _alike(names: Mapping[str, str], name: str) -> set[str]:
+    """The names `name` spells another way: another case ("UPPER" for "UPPER.PDF"), another
+    extension left out ("page" for "page.htm"), another Unicode normal form ("café" typed
+    with a combining accent)."""
+    def key(text: str) -> str:
+        return unicodedata.normalize("NFC", text).casefold()
+
+    wanted = key(Path(name).name)
+    return {n for n in names if wanted in (key(n), key(Path(n).stem))}
 
 
 def find(conn: sqlite3.Connection, name: str, index_dir: Path) -> Entry:
