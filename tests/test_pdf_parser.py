@@ -450,3 +450,33 @@ def test_missing_file(tmp_path):
     with pytest.raises(ParseError) as err:
         parse_pdf(tmp_path / "nope.pdf")
     assert err.value.reason.startswith("cannot read file")
+
+
+def test_text_no_reader_sees_is_not_a_line(tmp_path):
+    """Text at 0.5 pt or drawn beside the page counted among a page's lines: every computed
+    line number below it pointed one line too far (and its words were indexed)."""
+    from reportlab.lib.pagesizes import letter
+    from reportlab.pdfgen import canvas
+
+    path = tmp_path / "hidden.pdf"
+    c = canvas.Canvas(str(path), pagesize=letter, invariant=1)
+    visible = ["Visible line one about potency assays.", "Visible line two about stability data.",
+               "Visible line three about release testing."]
+    y = 700.0
+    for number, text in enumerate(visible):
+        c.setFont("Times-Roman", 12)
+        c.drawString(72, y, text)
+        y -= 14
+        if number == 0:
+            c.setFont("Times-Roman", 0.5)
+            c.drawString(72, y, "hidden keyword stuffing at half a point")
+            y -= 14
+            c.setFont("Times-Roman", 12)
+            c.drawString(700, y, "drawn beside the page, outside its box")
+            y -= 14
+    c.showPage()
+    c.save()
+
+    document = parse_pdf(path)
+    assert [line.text for line in document.lines] == visible
+    assert [line.line_on_page for line in document.lines] == [1, 2, 3]

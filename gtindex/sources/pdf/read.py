@@ -100,7 +100,8 @@ def read_pages(path: Path) -> tuple[list[Page], dict]:
 
 def _read_page(page, number: int) -> Page:
     width, height = float(page.width), float(page.height)
-    page = page.filter(_not_diagonal)
+    box = tuple(map(float, page.bbox))
+    page = page.filter(lambda obj: _not_diagonal(obj) and _seen(obj, box))
     raw = page.extract_words(
         extra_attrs=["size", "fontname"], keep_blank_chars=False, use_text_flow=False
     )
@@ -140,6 +141,20 @@ def _read_page(page, number: int) -> Page:
 # Text drawn at an angle that is not a multiple of 90 degrees is a watermark ("DRAFT" across
 # the page); pdfplumber calls such characters upright and they would join body lines.
 DIAGONAL_MIN_DEGREES = 5.0
+MIN_SEEN_SIZE = 1.0  # pt: below this no one reads it (hidden text is set at 0 pt); footnote type is 7-8
+OFF_PAGE_SLACK = 2.0  # pt a glyph may overhang the page box (a descender at the very edge)
+
+
+def _seen(obj, box: tuple[float, float, float, float]) -> bool:
+    """A reader sees the character: drawn at a size one can read (not 0 pt, a common way to
+    hide text) and inside the page's box. Hidden text counted in a page's lines would move
+    every computed line number below it."""
+    if obj.get("object_type") != "char":
+        return True
+    x0, top, x1, bottom = box
+    inside = (obj["x0"] >= x0 - OFF_PAGE_SLACK and obj["x1"] <= x1 + OFF_PAGE_SLACK
+              and obj["top"] >= top - OFF_PAGE_SLACK and obj["bottom"] <= bottom + OFF_PAGE_SLACK)
+    return inside and float(obj.get("size") or 0.0) >= MIN_SEEN_SIZE
 
 
 def _not_diagonal(obj) -> bool:
