@@ -231,8 +231,8 @@ def _discover(sources: list[Path], report: BuildReport) -> list[SourceFile]:
 
     Two different files with one name cannot both be cited by that name: a file named as a
     source wins over one found in a folder (without a word: that is how `add` replaces a
-    document), else the first by path is indexed and the other reported as skipped. Identical files with one name
-    (the same guidance in two folders) are one file. An entry that is not a readable
+    document), else the first by path is indexed and the other reported as skipped.
+    Identical files with one name (the same guidance in two folders) are one file. An entry that is not a readable
     regular file (a FIFO, a device, a dangling link, a link loop, an unreadable file or
     folder) is reported as skipped before anything opens it.
     """
@@ -244,15 +244,15 @@ def _discover(sources: list[Path], report: BuildReport) -> list[SourceFile]:
     # A file named as a source is the one its name means: `gtindex add other/x.html` replaces
     # the x.html of a recorded folder, in this update and in every later `gtindex build`.
     named = {resolved_path(Path(source)) for source in sources if not Path(source).is_dir()}
+    found = [(path, resolved_path(path)) for path in discover(sources, on_skip=unlistable)]
     by_name: dict[str, SourceFile] = {}
-    found = discover(sources, on_skip=unlistable)
-    for path in sorted(found, key=lambda p: (p.name, resolved_path(p) not in named, str(resolved_path(p)))):
+    for path, resolved in sorted(found, key=lambda item: (item[0].name, item[1] not in named, str(item[1]))):
         try:
             sha256 = source_sha256(path)
         except ParseError as exc:
             report.skipped.append((path.name, exc.reason))
             continue
-        file = SourceFile(path.name, resolved_path(path), sha256)
+        file = SourceFile(path.name, resolved, sha256)
         first = by_name.get(file.name)
         if first is None:
             by_name[file.name] = file

@@ -117,8 +117,8 @@ def _report_to_a_reader_that_may_stop():
         _quiet_stdout()
 
 
-def _once(param, values: tuple):
-    """An option given at most once: `--doc A --doc B` searched B alone, without a word."""
+def _once(ctx, param, values: tuple):
+    """Callback of an option given at most once: `--doc A --doc B` searched B alone, without a word."""
     if len(values) > 1:
         raise click.BadParameter(f"give it once, not {len(values)} times ({', '.join(values)})", param=param)
     return values[0] if values else None
@@ -327,7 +327,7 @@ def versions(doc, index_dir, as_json):
 @index_option
 @click.option("-k", "k", default=5, show_default=True, type=click.IntRange(1, 100), help="Number of hits.")
 @click.option("--json", "as_json", is_flag=True, help='One JSON object {"query", "hits": [...]}.')
-@click.option("--doc", callback=lambda ctx, param, value: _once(param, value), multiple=True,
+@click.option("--doc", callback=_once, multiple=True,
               help="Only this document (file name, with or without extension).")
 @click.option("--status", type=click.Choice(["draft", "final"]), help="Only draft or only final guidances.")
 @click.option("--since", type=click.IntRange(1900, 2100), help="Only documents dated this year or later.")

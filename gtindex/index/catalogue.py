@@ -2,8 +2,9 @@
 a user gives (`gtindex show`, `search --doc`, `versions`, `remove`).
 
 A name stands for the file of that name, with or without its extension (.pdf, .html),
-or given as a path, in any case or Unicode normal form when only one name is so spelled; or, six hex digits and more, for every name of the content whose
-sha256 starts with it. A name that matches nothing is an error naming the close ones.
+or given as a path; in another case, Unicode normal form or without another extension when
+only one name is so spelled; or, six hex digits and more, for every name of the content
+whose sha256 starts with it. A name that matches nothing is an error naming the close ones.
 """
 from __future__ import annotations
 

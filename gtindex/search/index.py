@@ -129,9 +129,7 @@ class Index:
         # Lines a numbered PDF leaves unnumbered are cited by their place on the page ("p. 13
         # (PDF p. 16), lines 6–8 on the page (computed)"): read the range so when the page
         # prints none of those numbers and some line at those places is unnumbered.
-        positions = (numbers is not None and page is not None and column == "line"
-                     and self._positions_only(info, page, numbers))
-        if positions:
+        if numbers is not None and page is not None and column == "line" and self._positions_only(info, page, numbers):
             column = "line_on_page"
         if numbers is not None:
             if column == "line_on_page" and page is None:
