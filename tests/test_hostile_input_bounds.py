@@ -231,3 +231,35 @@ def test_adding_a_50_mb_one_word_page_to_an_index_takes_seconds_and_bounded_memo
                             "--index", str(index), "--json"], capture_output=True, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert len(json.loads(shown.stdout)["lines"][0]["text"]) == MAX_LINE_CHARS
+
+
+# --------------------------------------------------------------------------- page boxes
+
+
+def one_page_pdf(page_box: bytes, text_lines: list[str]) -> bytes:
+    content = b"BT /F1 12 Tf 14 TL 72 720 Td\n" + b"".join(b"(%s) Tj T*\n" % t.encode() for t in text_lines) + b"ET"
+    return pdf_from_objects([
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R %s /Contents 4 0 R /Resources << /Font << /F1 5 0 R >> >> >>" % page_box,
+        stream(content),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ])
+
+
+@pytest.mark.parametrize("page_box", [
+    b"",  # no /MediaBox at all (pdfplumber: TypeError)
+    b"/MediaBox [0 0 612]",  # three numbers (IndexError)
+    b"/MediaBox (612 792)",  # a string
+    b"/MediaBox [0 0 0 0]",  # empty: "no text layer"
+    b"/MediaBox [0 0 612 792] /CropBox [0 0 x]",  # a malformed crop box
+    b"/MediaBox [0 0 612 792] /TrimBox [0 0 x y]",  # a malformed trim box, which nothing here reads
+])
+def test_a_page_with_a_missing_or_malformed_box_is_read_as_us_letter(tmp_path, page_box):
+    path = tmp_path / "box.pdf"
+    path.write_bytes(one_page_pdf(page_box, SENTENCES))
+
+    document = parse_file(path)
+
+    assert [line.text for line in document.lines] == SENTENCES
+    assert {line.page for line in document.lines} == {1}

@@ -78,9 +78,12 @@ def read_pages(path: Path) -> tuple[list[Page], dict]:
 
     pages: list[Page] = []
     try:
-        with pdfplumber.open(path) as pdf:
+        # The file is ours to close: pdfplumber's close() builds every page again, through the
+        # box checks _plumber_pages is there to avoid.
+        with open(path, "rb") as stream:
+            pdf = pdfplumber.open(stream)
             meta = dict(pdf.metadata or {})
-            for index, page in enumerate(pdf.pages):
+            for index, page in enumerate(_plumber_pages(pdf)):
                 pages.append(_read_page(page, index + 1))
     except Exception as exc:
         cause = exc
@@ -96,6 +99,33 @@ def read_pages(path: Path) -> tuple[list[Page], dict]:
         reason = f"{type(cause).__name__}: {detail}" if detail else type(cause).__name__
         raise ParseError(str(path), f"not a readable PDF ({reason})") from None
     return pages, meta
+
+
+US_LETTER = (0.0, 0.0, 612.0, 792.0)  # points; what pdfminer gives a page whose /MediaBox is missing
+_OTHER_BOXES = ("TrimBox", "BleedBox", "ArtBox")
+
+
+def _plumber_pages(pdf):
+    """`pdf.pages`, one at a time, each page's geometry as pdfminer reads it. A /MediaBox that
+    is missing, malformed or empty is US Letter, as in PDF readers, and a bad /CropBox is the
+    media box; pdfplumber raised TypeError or IndexError on them, skipping the whole file."""
+    import numbers
+
+    from pdfminer.pdfpage import PDFPage
+    from pdfplumber.page import Page as PlumberPage
+
+    for number, page in enumerate(PDFPage.create_pages(pdf.doc), 1):
+        x0, y0, x1, y1 = page.mediabox
+        if x0 == x1 or y0 == y1:  # an empty box: MuPDF, too, lays such a page out as US Letter
+            page.mediabox = page.cropbox = US_LETTER
+        page.attrs["MediaBox"] = list(page.mediabox)
+        page.attrs["CropBox"] = list(page.cropbox)
+        page.attrs["Rotate"] = page.rotate
+        for name in _OTHER_BOXES:  # unused here; pdfplumber reads them all the same
+            box = page.attrs.get(name)
+            if not (isinstance(box, list) and len(box) == 4 and all(isinstance(x, numbers.Number) for x in box)):
+                page.attrs.pop(name, None)
+        yield PlumberPage(pdf, page, page_number=number)
 
 
 def _read_page(page, number: int) -> Page:
