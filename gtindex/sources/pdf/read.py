@@ -107,7 +107,7 @@ _OTHER_BOXES = ("TrimBox", "BleedBox", "ArtBox")
 
 def _plumber_pages(pdf):
     """`pdf.pages`, one at a time, each page's geometry as pdfminer reads it. A /MediaBox that
-    is missing, malformed or empty is US Letter, as in PDF readers, and a bad /CropBox is the
+    is missing or malformed is US Letter, as pdfminer and PDF readers take it (an empty one too), and a bad /CropBox is the
     media box; pdfplumber raised TypeError or IndexError on them, skipping the whole file."""
     import numbers
 
@@ -116,7 +116,7 @@ def _plumber_pages(pdf):
 
     for number, page in enumerate(PDFPage.create_pages(pdf.doc), 1):
         x0, y0, x1, y1 = page.mediabox
-        if x0 == x1 or y0 == y1:  # an empty box: MuPDF, too, lays such a page out as US Letter
+        if x0 == x1 or y0 == y1:  # an empty box shows nothing: read it as a missing one
             page.mediabox = page.cropbox = US_LETTER
         page.attrs["MediaBox"] = list(page.mediabox)
         page.attrs["CropBox"] = list(page.cropbox)
