@@ -106,9 +106,9 @@ _OTHER_BOXES = ("TrimBox", "BleedBox", "ArtBox")
 
 
 def _plumber_pages(pdf):
-    """`pdf.pages`, one at a time, each page's geometry as pdfminer reads it. A /MediaBox that
-    is missing or malformed is US Letter, as pdfminer and PDF readers take it (an empty one too), and a bad /CropBox is the
-    media box; pdfplumber raised TypeError or IndexError on them, skipping the whole file."""
+    """`pdf.pages`, one at a time, each page's geometry as pdfminer reads it: a /MediaBox that
+    is missing or malformed (or empty) is US Letter, and a bad /CropBox is the media box.
+    pdfplumber raised TypeError or IndexError on them, skipping the whole file."""
     import numbers
 
     from pdfminer.pdfpage import PDFPage
