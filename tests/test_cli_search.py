@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from conftest import DEV_GOLD, HTML_DIR, OWN_GOLD, UNSEEN_GOLD
 from gtindex.cli import main
+from gtindex.search import Index
 
 RARE = "fda-gt-rare-diseases-draft-2018.pdf"
 HIT_FIELDS = {
@@ -231,6 +232,15 @@ def test_show_errors_say_what_exists(corpus_index):
     result = run("show", RARE, "--lines", "9000-9010", "--index", corpus_index)
     assert result.exit_code == 2
     assert "has no lines 9000–9010" in result.output and "lines run 1–" in result.output
+    # a number inside the printed ones that holds no text: the margin numbers a blank line
+    with Index.open(corpus_index) as index:
+        printed = {row["line"] for row in index.lines(RARE, (1, 10_000))[1] if row["line"] is not None}
+    blank = min(set(range(min(printed), max(printed))) - printed)
+    result = run("show", RARE, "--lines", blank, "--index", corpus_index)
+    before, after = max(n for n in printed if n < blank), min(n for n in printed if n > blank)
+    assert result.exit_code == 2, result.output
+    assert f"has no text on line {blank} (blank, or not printed); the nearest lines with text are {before} and {after}" \
+        in " ".join(result.output.split()), result.output
     result = run("show", "fda-data-integrity-cgmp-qa-2018.pdf", "--lines", "1-3", "--index", corpus_index)
     assert result.exit_code == 2 and "--page" in result.output
     # positions on a numbered page are read only where a line there is unnumbered (a computed citation)

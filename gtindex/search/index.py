@@ -144,12 +144,23 @@ class Index:
         if not rows and numbers is None:
             raise GtindexError(f"{info.doc} has no text on PDF page {page}")
         if not rows:
-            what = "paragraphs" if info.line_kind == LINE_KIND_PARAGRAPH else "lines"
-            place = f" on PDF page {page}" if page is not None else ""
-            span = self._range(info, column, page)
-            exists = f"{what}{place} run {span[0]}–{span[1]}" if span else f"it has no numbered {what}{place}"
-            raise GtindexError(f"{info.doc} has no {what} {numbers[0]}–{numbers[1]}{place}; {exists}")
+            raise GtindexError(self._no_lines(info, column, numbers, page))
         return info, rows
+
+    def _no_lines(self, info: DocumentInfo, column: str, numbers: tuple[int, int], page: int | None) -> str:
+        """Why `show` has nothing at these numbers: they lie outside the document's (or page's)
+        numbers, or inside them on lines without text (a margin number beside a blank line)."""
+        what = "paragraph" if info.line_kind == LINE_KIND_PARAGRAPH else "line"
+        asked = f"{what} {numbers[0]}" if numbers[0] == numbers[1] else f"{what}s {numbers[0]}–{numbers[1]}"
+        place = f" on PDF page {page}" if page is not None else ""
+        span = self._range(info, column, page)
+        if span is None:
+            return f"{info.doc} has no {asked}{place}; it has no numbered {what}s{place}"
+        if span[0] < numbers[0] and numbers[1] < span[1]:
+            before, after = self._nearest(info, column, numbers, page)
+            return (f"{info.doc} has no text on {asked}{place} (blank, or not printed); "
+                    f"the nearest {what}s with text are {before} and {after}")
+        return f"{info.doc} has no {asked}{place}; {what}s{place} run {span[0]}–{span[1]}"
 
     def footnote(self, name: str, number: int, page: int | None = None) -> tuple[DocumentInfo, list[sqlite3.Row]]:
         """The lines of footnote `number` (`gtindex show DOC --footnote N`), as a citation
@@ -178,6 +189,15 @@ class Index:
         params = (info.doc_id, page, *numbers)
         return (self.conn.execute(prints, params).fetchone() is None
                 and self.conn.execute(unnumbered, params).fetchone() is not None)
+
+    def _nearest(self, info: DocumentInfo, column: str, numbers: tuple[int, int], page: int | None) -> tuple[int, int]:
+        """The numbers with text just before and just after a range inside the document's."""
+        sql = f"SELECT max({column}) FROM lines WHERE doc_id = ? AND {column} < ?{{0}} UNION ALL " \
+              f"SELECT min({column}) FROM lines WHERE doc_id = ? AND {column} > ?{{0}}"
+        on_page = [page] if page is not None else []
+        params = [info.doc_id, numbers[0], *on_page, info.doc_id, numbers[1], *on_page]
+        before, after = (row[0] for row in self.conn.execute(sql.format(" AND page = ?" if page is not None else ""), params))
+        return before, after
 
     def _range(self, info: DocumentInfo, column: str, page: int | None) -> tuple[int, int] | None:
         sql = f"SELECT min({column}), max({column}) FROM lines WHERE doc_id = ?"
