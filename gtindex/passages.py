@@ -407,13 +407,19 @@ def make_spans(document: Document) -> list[Span]:
     """Sentences, list items and footnotes, each mapped to its lines.
 
     Headings are no spans: a heading repeats what the query asked about, so it would win
-    the narrowing, but it never answers; the section path names it in the citation.
+    the narrowing, but it never answers; the section path names it in the citation. A
+    document that is headings only (a web page of titles and links) has nothing else to
+    find, so there each heading is a span.
     """
     terms = glossary_of(document)
     spans: list[Span] = []
     for block in _blocks(document):
         for run in _runs(block, document.lines):
             spans.extend(_sentence_spans(document, run, terms))
+    if not spans:
+        for seq, line in enumerate(document.lines):
+            if line.kind == KIND_HEADING:
+                spans.extend(_sentence_spans(document, [seq], terms))
     return spans
 
 

@@ -275,3 +275,20 @@ def test_build_command_reports_skipped_files_with_exit_3(tmp_path):
     empty.mkdir()
     result = run("build", empty, "--index", tmp_path / "idx")
     assert result.exit_code == 2 and "no PDF or HTML files" in result.output
+
+
+def test_a_web_page_of_headings_only_is_found_and_cited_by_paragraph(tmp_path):
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "programs.html").write_text(
+        "<html><head><title>Gene therapy programs</title></head><body>"
+        "<h1>Office of Tissues and Advanced Therapies</h1><h2>Potency assay consultation program</h2>"
+        "<h2>Chemistry manufacturing controls pilot</h2></body></html>", encoding="utf-8")
+    index = tmp_path / "index"
+    assert run("build", tmp_path / "pages", "--index", index).exit_code == 0
+
+    result = run("search", "potency assay consultation", "--index", index, "--json", "-k", 1)
+
+    assert result.exit_code == 0, result.output
+    hit = json.loads(result.output)["hits"][0]
+    assert hit["doc"] == "programs.html" and (hit["line_start"], hit["line_end"]) == (2, 2)
+    assert [line["text"] for line in hit["lines"]] == ["Potency assay consultation program"]

@@ -280,3 +280,15 @@ def test_acronyms_the_document_defines_follow_the_embedded_text_not_the_cited_on
     # Only the document's own definitions: another document using LTFU alone gets no gloss.
     other = Document("h.pdf", "pdf", "6" * 64, lines=[Line(1, "1", 1, 1, KIND_BODY, "", lines[1].text)])
     assert [s.embed_text for s in make_spans(other)] == [lines[1].text]
+
+
+def test_a_document_of_headings_only_is_found_by_its_headings_and_others_are_not():
+    headings = ["Office of Tissues and Advanced Therapies", "Potency assay consultation program"]
+    lines = [Line(1, "1", None, n + 1, KIND_HEADING, " > ".join(headings[: n + 1]), text)
+             for n, text in enumerate(headings)]
+    only_headings = Document("links.html", "html", "2" * 64, lines=lines)
+    assert [span.text for span in make_spans(only_headings)] == headings
+
+    with_body = _document({"I. INTRODUCTION": 2})
+    assert all(document_line.kind == KIND_BODY for span in make_spans(with_body)
+               for document_line in with_body.lines[span.seq_start : span.seq_end + 1])
