@@ -21,13 +21,14 @@ def progress_reporter(progress: bool | ProgressFn):
 
 
 def _rich_bar():
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     labels = {"parse": "files parsed", "embed": "texts embedded"}
     tasks: dict[str, int] = {}
     with Progress(
         TextColumn("{task.description:>16}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        transient=False,
+        transient=False, console=Console(stderr=True),  # stdout is the report's, which may be redirected
     ) as bar:
 
         def update(stage: str, done: int, total: int) -> None:

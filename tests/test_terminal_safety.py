@@ -257,3 +257,36 @@ def test_on_a_terminal_only_gtindex_styles_its_output(hostile_sources, hostile_i
     assert_terminal_safe(SGR.sub("", result.output))
     if "markup" in " ".join(args) or command[0] in ("search", "list"):
         assert "[link=https://evil.example]" in SGR.sub("", result.output).replace("\n", "")
+
+
+def test_the_build_progress_bar_goes_to_the_terminal_not_to_the_redirected_report(tmp_path):
+    """`gtindex build SRC > report.txt` on a terminal: the bar is drawn on stderr (the
+    terminal), and stdout holds the report alone."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from conftest import HTML_DIR
+
+    sources = tmp_path / "pages"
+    sources.mkdir()
+    shutil.copy(sorted(HTML_DIR.glob("*.html"))[0], sources)
+    terminal, terminal_end = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "gtindex", "build", str(sources), "--index", str(tmp_path / "idx")],
+                               stdout=subprocess.PIPE, stderr=terminal_end, env={**os.environ, "TERM": "xterm"})
+    os.close(terminal_end)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(terminal, 4096)
+        except OSError:  # the pty closes when the process ends
+            break
+        if not chunk:
+            break
+        shown += chunk
+    report = process.stdout.read().decode()
+    assert process.wait(timeout=300) == 0
+    assert "files parsed" in shown.decode(errors="replace")
+    assert "files parsed" not in report and "\x1b" not in report and "\r" not in report, report
+    assert report.startswith("added ") and "indexed 1 documents" in report, report
