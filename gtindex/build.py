@@ -340,6 +340,7 @@ def _build(
         _refuse_if_all_skipped(report)
         raise GtindexError("none of the files could be indexed; the index was left unchanged")
     _count_changes(target, previous, indexed, report)
+    _forget_failed_additions(target, previous, indexed)
     generations.pause_point("parsed")
     with timed_stage(report.stage_seconds, "split"):
         passages = [p for doc in documents for p in make_passages(doc)]
@@ -375,6 +376,17 @@ def _build(
         with timed_stage(report.stage_seconds, "publish"):
             final = staged.publish(_manifest(report, documents, passages, spans, target, fingerprint), known_sha256)
     report.generation = final.name
+
+
+def _forget_failed_additions(target: _Target, previous: _Previous | None, indexed: set[str]) -> None:
+    """A file `add` named for the first time and could not index is not recorded as a source:
+    every later plain build would skip it again (exit 3), and `remove` could not take it out,
+    since it is no document. (One recorded before stays: a tracked file that broke.)"""
+    if not target.adding:
+        return
+    recorded = set(previous.sources) if previous is not None else set()
+    target.sources = [s for s in target.sources
+                      if s in recorded or Path(s).is_dir() or Path(s).name in indexed]
 
 
 def _fingerprint_header(target: _Target, report: BuildReport) -> dict:

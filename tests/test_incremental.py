@@ -229,6 +229,21 @@ def test_a_file_added_in_place_of_a_folder_s_file_stays_in_place_in_later_builds
     assert sha256 == hashlib.sha256(page.read_bytes()).hexdigest()  # the added file, not the folder's
 
 
+def test_a_file_add_could_not_index_is_not_recorded_for_later_builds(work, tmp_path):
+    """`gtindex add bad.pdf good.html` exits 3; the bad file was recorded all the same, so
+    every later plain build skipped it again with exit 3, and `remove` could not drop it."""
+    sources, index_dir = work
+    broken = tmp_path / "broken.pdf"
+    broken.write_bytes(b"not a pdf at all")
+    runner = CliRunner()
+    added = runner.invoke(main, ["add", str(broken), str(HTML_DIR / PLAN), "--index", str(index_dir), "--json"])
+    assert added.exit_code == 3, added.output
+    assert broken.resolve() not in recorded_sources(index_dir)
+    assert (HTML_DIR / PLAN).resolve() in recorded_sources(index_dir)
+    again = runner.invoke(main, ["build", "--index", str(index_dir), "--json"])
+    assert again.exit_code == 0 and not json.loads(again.output)["skipped"], again.output
+
+
 def _embedded_hashes(index_dir: Path) -> dict[str, set[str]]:
     """Each document's vector keys: of every passage embedded and sentence vector read."""
     conn = sqlite3.connect(generations.current_generation(index_dir) / generations.SQLITE_FILE)
