@@ -260,13 +260,20 @@ def _print_update(report, index_dir: Path, as_json: bool) -> None:
 
 def _print_update_report(report, index_dir: Path, as_json: bool) -> None:
     import dataclasses
-    import json
 
-    from .render import sanitize_text
+    from .render import sanitize_text, terminal_safe_json
 
     if as_json:
-        click.echo(json.dumps(dataclasses.asdict(report), indent=2))
-        return
+        click.echo(terminal_safe_json(dataclasses.asdict(report)))
+    else:
+        _print_update_text(report, index_dir)
+    for name, reason in report.skipped:  # on stderr with --json too: a person reads these
+        click.echo(f"skipped {sanitize_text(name)}: {sanitize_text(reason)}", err=True)
+
+
+def _print_update_text(report, index_dir: Path) -> None:
+    from .render import sanitize_text
+
     for label, names in (("added", report.added), ("changed", report.changed), ("removed", report.removed)):
         for name in names:
             click.echo(f"{label:8} {sanitize_text(name)}")
@@ -281,8 +288,6 @@ def _print_update_report(report, index_dir: Path, as_json: bool) -> None:
         f"indexed {report.documents} documents, {report.pages} pages, {report.passages} passages "
         f"({state}) in {report.seconds:.1f}s -> {index_dir} ({report.generation})"
     )
-    for name, reason in report.skipped:
-        click.echo(f"skipped {sanitize_text(name)}: {sanitize_text(reason)}", err=True)
 
 
 @main.command(name="list")
@@ -480,13 +485,14 @@ def _line_range(ctx, param, value: str | None) -> tuple[int, int] | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the lines as one JSON object.")
 def show(doc, numbers, page, footnote, index_dir, as_json):
     """Print exactly the cited lines of a document, with page label and section."""
-    from .render import terminal_safe_json
+    from .render import sanitize_text, terminal_safe_json
     from .search import Index
 
     if footnote is not None and numbers is not None:
         raise click.UsageError("give --footnote N or --lines A-B, not both")
     with Index.open(index_dir) as index:
         info, rows = index.footnote(doc, footnote, page) if footnote is not None else index.lines(doc, numbers, page)
+        short = index.beyond(doc, numbers, page) if numbers is not None else None
     if as_json:
         keys = ("page", "page_label", "line", "line_on_page", "kind", "section", "text", "footnote")
         click.echo(terminal_safe_json({"doc": info.doc, "title": info.title, "line_kind": info.line_kind,
@@ -495,6 +501,9 @@ def show(doc, numbers, page, footnote, index_dir, as_json):
         from .render import console, render_lines
 
         render_lines(console(), info, rows)
+    if short:  # the lines that exist are printed; the exit code says the range was not all there
+        click.echo(f"gtindex: warning: {sanitize_text(short)}", err=True)
+        sys.exit(EXIT_PARTIAL)
     sys.exit(EXIT_FOUND)
 
 
@@ -550,9 +559,8 @@ DEFAULT_URL_LIST = "corpus/urls.txt"
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: downloaded, skipped, failed, ignored.")
 def fetch(pages, url_lists, mirror, corpus, timeout, deadline, retries, max_mb, build, index_dir, as_json):
     """Download new or revised guidances into the corpus, then update the index."""
-    import json
-
     from .fetch_update import build_after_fetch
+    from .render import terminal_safe_json
     from .sources.fetch import FetchOptions
     from .sources.fetch import fetch as fetch_documents
     from .sources.transport import MB
@@ -569,7 +577,7 @@ def fetch(pages, url_lists, mirror, corpus, timeout, deadline, retries, max_mb, 
     result["build"] = build_after_fetch(build, Path(index_dir), corpus, bool(report.downloaded), quiet=as_json)
     with _report_to_a_reader_that_may_stop():
         if as_json:
-            click.echo(json.dumps(result, indent=2))
+            click.echo(terminal_safe_json(result))
         else:
             _print_fetch_report(result, corpus)
     build = result["build"]
@@ -637,12 +645,10 @@ def doctor(index_dir, as_json, no_build_model):
 
 
 def _print_report(report, index_dir, as_json: bool) -> None:
-    import json
-
-    from .render import sanitize_text
+    from .render import sanitize_text, terminal_safe_json
 
     if as_json:
-        click.echo(json.dumps(report.to_json(), indent=2))  # ASCII-escaped: safe on a terminal
+        click.echo(terminal_safe_json(report.to_json()))
     else:
         for check in report.checks:
             click.echo(f"{'ok' if check.ok else 'FAIL':<4}  {check.name}: {sanitize_text(check.detail)}")

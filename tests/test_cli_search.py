@@ -135,6 +135,14 @@ def test_show_prints_exactly_the_printed_lines(corpus_index):
 
 @pytest.mark.slow
 def test_show_computed_pages_and_web_paragraphs(corpus_index):
+    # a range running past the last line prints what exists, warns, and exits 3: a citation
+    # of lines last-1 to last+80 is not right though some of its lines exist
+    last = max(printed)
+    result = run("show", RARE, "--lines", f"{last - 1}-{last + 80}", "--index", corpus_index)
+    assert result.exit_code == 3, result.output
+    assert f"only part of lines {last - 1}–{last + 80} exists; lines run {min(printed)}–{last}" in result.stderr
+    assert f"{last} " in result.stdout and result.stdout.count("\n") >= 3
+    assert run("show", RARE, "--lines", f"{last - 1}-{last}", "--index", corpus_index).exit_code == 0
     result = run("show", "fda-data-integrity-cgmp-qa-2018.pdf", "--page", 11, "--lines", "2-3",
                  "--index", corpus_index, "--json")
     assert result.exit_code == 0

@@ -263,6 +263,8 @@ def test_build_json_report_lists_the_skipped_files(builds):
     assert result.exit_code == 3
     report = json.loads(result.stdout)
     assert {name for name, _reason in report["skipped"]} == {n for n, r in expected.items() if r is not None}
+    # each is one line on stderr too, as without --json: a person may be reading
+    assert sorted(result.stderr.splitlines()) == sorted(f"skipped {name}: {reason}" for name, reason in report["skipped"])
 
 
 # --------------------------------------------------------------------------- layouts, one file at a time

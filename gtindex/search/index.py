@@ -125,12 +125,7 @@ class Index:
                 raise GtindexError(f"{info.doc} has no PDF page {page}; its pages run 1–{info.pages}")
             where.append("page = ?")
             params.append(page)
-        column = "line_on_page" if info.line_kind == LINE_KIND_COMPUTED else "line"
-        # Lines a numbered PDF leaves unnumbered are cited by their place on the page ("p. 13
-        # (PDF p. 16), lines 6–8 on the page (computed)"): read the range so when the page
-        # prints none of those numbers and some line at those places is unnumbered.
-        if numbers is not None and page is not None and column == "line" and self._positions_only(info, page, numbers):
-            column = "line_on_page"
+        column = self._column(info, numbers, page)
         if numbers is not None:
             if column == "line_on_page" and page is None:
                 raise GtindexError(
@@ -146,6 +141,30 @@ class Index:
         if not rows:
             raise GtindexError(self._no_lines(info, column, numbers, page))
         return info, rows
+
+    def _column(self, info: DocumentInfo, numbers: tuple[int, int] | None, page: int | None) -> str:
+        """What `show`'s numbers are: printed line (or paragraph) numbers, or places on a page."""
+        column = "line_on_page" if info.line_kind == LINE_KIND_COMPUTED else "line"
+        # Lines a numbered PDF leaves unnumbered are cited by their place on the page ("p. 13
+        # (PDF p. 16), lines 6–8 on the page (computed)"): read the range so when the page
+        # prints none of those numbers and some line at those places is unnumbered.
+        if numbers is not None and page is not None and column == "line" and self._positions_only(info, page, numbers):
+            column = "line_on_page"
+        return column
+
+    def beyond(self, name: str, numbers: tuple[int, int], page: int | None = None) -> str | None:
+        """What part of a range `show` found lines in runs past the document's (or page's) first
+        or last line, said as a warning; None when all of it lies within. A citation of
+        "lines 418–500" is wrong even though lines 418–420 exist."""
+        info = self.find_document(name)
+        column = self._column(info, numbers, page)
+        span = self._range(info, column, page)
+        if span is None or span[0] <= numbers[0] and numbers[1] <= span[1]:
+            return None
+        what = "paragraph" if info.line_kind == LINE_KIND_PARAGRAPH else "line"
+        place = f" on PDF page {page}" if page is not None else ""
+        return (f"{info.doc}: only part of {what}s {numbers[0]}–{numbers[1]}{place} exists; "
+                f"{what}s{place} run {span[0]}–{span[1]}")
 
     def _no_lines(self, info: DocumentInfo, column: str, numbers: tuple[int, int], page: int | None) -> str:
         """Why `show` has nothing at these numbers: they lie outside the document's (or page's)
