@@ -39,6 +39,19 @@ def _quiet_stdout() -> None:
 class GtindexGroup(click.Group):
     """Turns expected errors into one clear line and exit 2, never a traceback."""
 
+    def make_context(self, info_name, args, parent=None, **extra):
+        """The group's own options (`gtindex --bogus`) are parsed here, before `invoke`:
+        their usage errors are one line too."""
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # bare `gtindex`: the help, as click prints it
+                raise
+            from .render import sanitize_text
+
+            click.echo(f"gtindex: error: {sanitize_text(exc.format_message())} (see `gtindex --help`)", err=True)
+            sys.exit(EXIT_ERROR)
+
     def invoke(self, ctx):
         import sqlite3
 

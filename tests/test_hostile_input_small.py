@@ -109,6 +109,7 @@ def test_a_batch_file_with_bytes_that_are_not_utf8_is_a_one_line_error_naming_th
     (["search", "rules", "-k", "0"], "Invalid value for '-k': 0 is not in the range 1<=x<=100. (see `gtindex search --help`)"),
     (["parse", "--index", "x", "y"], "No such option '--index'. (see `gtindex parse --help`)"),
     (["nosuch"], "No such command 'nosuch'. (see `gtindex --help`)"),
+    (["--bogus", "search", "rules"], "No such option '--bogus'. (see `gtindex --help`)"),  # the group's own
     (["search", "rules", "--doc", "a", "--doc", "b"],  # it searched b alone
      "Invalid value for '--doc': give it once, not 2 times (a, b) (see `gtindex search --help`)"),
 ])
