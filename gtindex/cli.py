@@ -373,6 +373,8 @@ def search(query, index_dir, k, as_json, doc, status, since, mode, include_super
         hits = _search_in_process(index_dir, query, filters, batch)
     if as_json:
         click.echo(terminal_safe_json({"query": query, "hits": [hit.to_json() for hit in hits]}))
+        if not hits and batch is None:  # for the person running the script, as without --json
+            click.echo("no matches" + _spelling_hint(index_dir, query), err=True)
     elif hits:
         from .lexical import build_query
         from .render import console, render_hits

@@ -81,6 +81,9 @@ def test_a_query_no_word_of_which_stands_in_the_index_finds_nothing(corpus_index
     assert hint.startswith('no matches; not in the index: "stoping" (did you mean "stopping"') and \
         '"ruls" (did you mean "rules"?)' in hint, hint
     assert run("search", "zzqqxx", "--index", corpus_index).output.strip() == 'no matches; not in the index: "zzqqxx"'
+    as_json = run("search", "stoping", "--index", corpus_index, "--json")  # the hint on stderr, as without --json
+    assert as_json.exit_code == 1 and json.loads(as_json.stdout) == {"query": "stoping", "hits": []}
+    assert as_json.stderr.startswith('no matches; not in the index: "stoping" (did you mean "stopping"'), as_json.stderr
     assert run("search", "stopping rules", "--index", corpus_index, "--since", 2099).output.strip() == "no matches"
     assert run("search", "zzqqxx", "--index", corpus_index, "--mode", "dense").exit_code == 0
     assert run("search", "immunogenicity", "--index", corpus_index).exit_code == 0
@@ -135,14 +138,6 @@ def test_show_prints_exactly_the_printed_lines(corpus_index):
 
 @pytest.mark.slow
 def test_show_computed_pages_and_web_paragraphs(corpus_index):
-    # a range running past the last line prints what exists, warns, and exits 3: a citation
-    # of lines last-1 to last+80 is not right though some of its lines exist
-    last = max(printed)
-    result = run("show", RARE, "--lines", f"{last - 1}-{last + 80}", "--index", corpus_index)
-    assert result.exit_code == 3, result.output
-    assert f"only part of lines {last - 1}–{last + 80} exists; lines run {min(printed)}–{last}" in result.stderr
-    assert f"{last} " in result.stdout and result.stdout.count("\n") >= 3
-    assert run("show", RARE, "--lines", f"{last - 1}-{last}", "--index", corpus_index).exit_code == 0
     result = run("show", "fda-data-integrity-cgmp-qa-2018.pdf", "--page", 11, "--lines", "2-3",
                  "--index", corpus_index, "--json")
     assert result.exit_code == 0
@@ -249,6 +244,14 @@ def test_show_errors_say_what_exists(corpus_index):
     assert result.exit_code == 2, result.output
     assert f"has no text on line {blank} (blank, or not printed); the nearest lines with text are {before} and {after}" \
         in " ".join(result.output.split()), result.output
+    # a range running past the last line prints what exists, warns, and exits 3: a citation
+    # of lines last-1 to last+80 is not right though some of its lines exist
+    last = max(printed)
+    result = run("show", RARE, "--lines", f"{last - 1}-{last + 80}", "--index", corpus_index)
+    assert result.exit_code == 3, result.output
+    assert f"only part of lines {last - 1}–{last + 80} exists; lines run {min(printed)}–{last}" in result.stderr
+    assert f"{last} " in result.stdout and result.stdout.count("\n") >= 3
+    assert run("show", RARE, "--lines", f"{last - 1}-{last}", "--index", corpus_index).exit_code == 0
     result = run("show", "fda-data-integrity-cgmp-qa-2018.pdf", "--lines", "1-3", "--index", corpus_index)
     assert result.exit_code == 2 and "--page" in result.output
     # positions on a numbered page are read only where a line there is unnumbered (a computed citation)
