@@ -125,7 +125,9 @@ def serve(index_dir: Path | str, ready=None) -> None:
 
     from .search import Index
 
-    index_dir = Path(index_dir)
+    # absolute: a client in another folder reads the server's messages ("no document named …
+    # in IDX; `gtindex list --index IDX` shows the names"), and IDX must work from there too
+    index_dir = Path(index_dir).absolute()
     state = {"index": _open_warm(Index, index_dir)}
     searching = threading.Lock()  # one search at a time on the shared index; reading requests is concurrent
     path = socket_path(index_dir)

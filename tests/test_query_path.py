@@ -157,8 +157,8 @@ def runtime_dir(tmp_path, monkeypatch):
 def test_served_search_answers_like_in_process_without_numerical_libraries(small_index, runtime_dir):
     args = ["search", "stopping rules", "--index", str(small_index), "--json"]
     alone = run_cli_in_subprocess(args)
-    server = subprocess.Popen([sys.executable, "-m", "gtindex", "serve", "--index", str(small_index)],
-                              stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen([sys.executable, "-m", "gtindex", "serve", "--index", small_index.name],
+                              stderr=subprocess.PIPE, text=True, cwd=small_index.parent)  # a path relative to it
     try:
         path = serve.socket_path(small_index)
         wait_for(path)
@@ -168,6 +168,10 @@ def test_served_search_answers_like_in_process_without_numerical_libraries(small
         assert not top_level(served["modules"]) & {"numpy", "faiss", "onnxruntime", "torch"}
         refused = run_cli_in_subprocess(["search", "rules", "--doc", "nope.pdf", "--index", str(small_index)])
         assert refused["code"] == 2  # the server's GtindexError is the client's
+        # ... and names a path that works where the client is (the server's relative one did not)
+        elsewhere = subprocess.run([sys.executable, "-m", "gtindex", "search", "rules", "--doc", "nope.pdf",
+                                    "--index", str(small_index)], capture_output=True, text=True, cwd="/", timeout=300)
+        assert elsewhere.returncode == 2 and f"--index {small_index.absolute()}`" in elsewhere.stderr, elsewhere.stderr
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
