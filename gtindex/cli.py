@@ -388,8 +388,14 @@ def search(query, index_dir, k, as_json, doc, status, since, mode, include_super
 def _spelling_hint(index_dir, query: str) -> str:
     """'; not in the index: "stoping" (did you mean "stopping"?)' for the query's words that
     no document holds; "" when every word stands somewhere (a filter left nothing)."""
+    from .lexical import STOPWORDS, build_query, tokenize
     from .search.index import misspelled
 
+    if build_query(query).empty:  # nothing a document could hold was typed
+        common = [f'"{word}"' for word in dict.fromkeys(tokenize(query)) if word in STOPWORDS]
+        if common:
+            return f"; only words too common to search for ({', '.join(common[:5])}): add what to find"
+        return "; no words to search for"
     unknown = misspelled(index_dir, query)
     if not unknown:
         return ""

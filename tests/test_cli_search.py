@@ -81,6 +81,9 @@ def test_a_query_no_word_of_which_stands_in_the_index_finds_nothing(corpus_index
     assert hint.startswith('no matches; not in the index: "stoping" (did you mean "stopping"') and \
         '"ruls" (did you mean "rules"?)' in hint, hint
     assert run("search", "zzqqxx", "--index", corpus_index).output.strip() == 'no matches; not in the index: "zzqqxx"'
+    assert run("search", "the of and", "--index", corpus_index).output.strip() == \
+        'no matches; only words too common to search for ("the", "of", "and"): add what to find'
+    assert run("search", "?! --", "--index", corpus_index).output.strip() == "no matches; no words to search for"
     as_json = run("search", "stoping", "--index", corpus_index, "--json")  # the hint on stderr, as without --json
     assert as_json.exit_code == 1 and json.loads(as_json.stdout) == {"query": "stoping", "hits": []}
     assert as_json.stderr.startswith('no matches; not in the index: "stoping" (did you mean "stopping"'), as_json.stderr
