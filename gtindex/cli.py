@@ -435,8 +435,11 @@ def _search_in_process(index_dir, query, filters: dict, batch: Path | None) -> l
         if batch is not None:
             from .errors import GtindexError
 
+            records = _batch_queries(batch)
+            if filters["doc"] is not None:  # a mistake on the command line, not on a line of the file
+                index.find_document(filters["doc"])
             found = False
-            for record in _batch_queries(batch):
+            for record in records:
                 try:
                     hits = index.search(record["query"], **filters)
                 except GtindexError as exc:  # a bad query (empty, not UTF-8): say which line holds it

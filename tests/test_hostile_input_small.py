@@ -91,6 +91,16 @@ def test_a_bad_query_in_a_batch_stops_it_naming_the_file_and_line(small_index, t
     assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["a"]  # answered before line 2
 
 
+def test_a_batch_with_an_unknown_document_blames_the_command_line_not_the_file(small_index, tmp_path):
+    batch = tmp_path / "queries.jsonl"
+    batch.write_text(json.dumps({"id": "a", "query": "stopping rules"}) + "\n")
+
+    result = gtindex("search", "--batch", batch, "--json", "--doc", "nosuch", "--index", small_index, cwd=tmp_path)
+
+    assert one_line_error(result).startswith("gtindex: error: no document named 'nosuch'")  # was "FILE:1: no document …"
+    assert result.stdout == ""
+
+
 def test_a_batch_file_with_bytes_that_are_not_utf8_is_a_one_line_error_naming_the_line(small_index, tmp_path):
     """Raw bytes (a file saved as Latin-1), not a JSON escape: caught when the file is read,
     before any query runs (it was a UnicodeDecodeError traceback, exit 1)."""
