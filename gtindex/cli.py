@@ -540,12 +540,18 @@ def show(doc, numbers, page, footnote, index_dir, as_json):
 @click.option("--json", "as_json", is_flag=True, help="Print scores and misses as JSON.")
 def eval_command(gold, index_dir, modes, as_json):
     """Score search against a gold set (default eval/dev.jsonl): hit@1, hit@5, MRR@10, exact lines@1, per query style."""
-    from .evaluate import evaluate
-    from .render import terminal_safe_json
+    from .evaluate import evaluate, unheld_documents
+    from .render import sanitize_text, terminal_safe_json
     from .search import Index
 
     with Index.open(index_dir) as index:
         reports = [evaluate(index, gold, mode) for mode in (modes or ("hybrid",))]
+        unheld = unheld_documents(index, gold)
+    if unheld:
+        shown = ", ".join(sanitize_text(name) for name in unheld[:3]) + (", ..." if len(unheld) > 3 else "")
+        click.echo(f"gtindex: warning: {gold} names {len(unheld)} document{'s' if len(unheld) > 1 else ''} "
+                   f"{index_dir} does not hold ({shown}); "
+                   "their queries score as misses", err=True)
     if as_json:
         payload = [report.to_json() for report in reports]
         click.echo(terminal_safe_json(payload[0] if len(payload) == 1 else payload))

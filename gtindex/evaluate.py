@@ -232,6 +232,14 @@ def evaluate(index: Index, gold_path: Path, mode: str = "hybrid") -> EvalReport:
     )
 
 
+def unheld_documents(index: Index, gold_path: Path) -> list[str]:
+    """Documents a gold set names that the index holds under no name: their queries can only
+    miss, so the scores say nothing about them (a gold set for another corpus, a typo)."""
+    held = {name for (name,) in index.conn.execute("SELECT name FROM doc_names")}
+    named = {entry.doc for query in load_gold(gold_path) for entry in query.gold}
+    return sorted(named - held)
+
+
 # --------------------------------------------------------------------------- references
 
 # A section of Title 21 as guidances state it: "21 CFR 107.240", "21 C.F.R. § 314.50",
