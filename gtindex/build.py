@@ -339,8 +339,9 @@ def _build(
     if not documents or (target.adding and not indexed & set(target.adding)):
         _refuse_if_all_skipped(report)
         raise GtindexError("none of the files could be indexed; the index was left unchanged")
-    _count_changes(target, previous, indexed, report)
     _forget_failed_additions(target, previous, indexed)
+    _keep_what_failed(previous, documents, names, report)
+    _count_changes(previous, documents, names, report)
     generations.pause_point("parsed")
     with timed_stage(report.stage_seconds, "split"):
         passages = [p for doc in documents for p in make_passages(doc)]
@@ -406,11 +407,38 @@ def _refuse_if_all_skipped(report: BuildReport) -> None:
         )
 
 
-def _count_changes(target: _Target, previous: _Previous | None, indexed: set[str], report: BuildReport) -> None:
-    """What the new generation adds, changes and removes: names of files that were skipped
-    are not added (a changed file that no longer parses leaves the index: removed)."""
+def _keep_what_failed(previous: _Previous | None, documents: list[Document], names: dict[str, dict[str, str]],
+                      report: BuildReport) -> None:
+    """A file the index held that this update could not read or parse (a truncated download,
+    a link whose target went) keeps the document indexed before, with exit 3 saying so: one
+    bad file never loses what the index held. A file that is gone, not broken, still leaves."""
+    if previous is None:
+        return
+    indexed = {name for doc_names in names.values() for name in doc_names}
+    held = {sha: doc_id for sha, doc_id, _version in schema.parsed_documents(previous.conn)}
+    for number, (name, reason) in enumerate(report.skipped):
+        old = previous.files.get(name)
+        if old is None or name in indexed or old.sha256 not in held:
+            continue
+        same = next((document for document in documents if document.sha256 == old.sha256), None)
+        if same is not None:  # its content is indexed under another name now: one more name of it
+            names[same.doc][name] = str(old.path)
+            indexed.add(name)
+            continue
+        document = schema.load_document(previous.conn, held[old.sha256])
+        document.doc, document.sha256 = name, old.sha256
+        documents.append(document)
+        names[name] = {name: str(old.path)}
+        indexed.add(name)
+        report.skipped[number] = (name, f"{reason}; the version indexed before is kept")
+    documents.sort(key=lambda d: d.doc)
+
+
+def _count_changes(previous: _Previous | None, documents: list[Document], names: dict[str, dict[str, str]],
+                   report: BuildReport) -> None:
+    """What the new generation adds, changes and removes (a name that was skipped is not added)."""
     before = {name: f.sha256 for name, f in previous.files.items()} if previous is not None else {}
-    after = {f.name: f.sha256 for f in target.files if f.name in indexed}
+    after = {name: document.sha256 for document in documents for name in names[document.doc]}
     report.added = sorted(set(after) - set(before))
     report.removed = sorted(set(before) - set(after))
     report.changed = sorted(name for name in set(after) & set(before) if after[name] != before[name])

@@ -244,6 +244,46 @@ def test_a_file_add_could_not_index_is_not_recorded_for_later_builds(work, tmp_p
     assert again.exit_code == 0 and not json.loads(again.output)["skipped"], again.output
 
 
+def test_an_indexed_file_that_breaks_keeps_the_document_indexed_before(work, tmp_path):
+    """A truncated download or a dangling link in place of an indexed file removed its
+    document ("removed", exit 3): one bad file lost what the index held. A file that is gone
+    still leaves."""
+    from gtindex.search import Index
+
+    sources, index_dir = work
+    runner = CliRunner()
+
+    def top_doc() -> str:
+        with Index.open(index_dir) as index:
+            return index.search(QUERIES[0], k=1)[0].doc
+
+    good = (sources / STABILITY).read_bytes()
+    (sources / STABILITY).write_bytes(good[:4000])  # truncated
+    broken = runner.invoke(main, ["build", "--index", str(index_dir), "--json"])
+    assert broken.exit_code == 3, broken.output
+    report = json.loads(broken.stdout)
+    assert report["removed"] == [] and report["documents"] == 3
+    assert report["skipped"][0][0] == STABILITY and report["skipped"][0][1].endswith("the version indexed before is kept")
+    assert top_doc() == STABILITY
+
+    (sources / STABILITY).unlink()
+    (sources / STABILITY).symlink_to(tmp_path / "nowhere.pdf")  # dangling
+    assert runner.invoke(main, ["build", "--index", str(index_dir)]).exit_code == 3 and top_doc() == STABILITY
+
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / NEEDLESTICKS).write_bytes((sources / NEEDLESTICKS).read_bytes()[:3000])
+    added = runner.invoke(main, ["add", str(bad / NEEDLESTICKS), str(PDF_DIR / DONATION), "--index", str(index_dir),
+                                 "--json"])
+    assert added.exit_code == 3 and json.loads(added.stdout)["removed"] == [], added.output
+    with Index.open(index_dir) as index:
+        assert {info.doc for info in index.documents} == {STABILITY, NEEDLESTICKS, DONATION, PLAN}
+
+    (sources / STABILITY).unlink()  # gone, not broken
+    gone = runner.invoke(main, ["build", "--index", str(index_dir), "--json"])
+    assert gone.exit_code == 0 and json.loads(gone.stdout)["removed"] == [STABILITY], gone.output
+
+
 def _embedded_hashes(index_dir: Path) -> dict[str, set[str]]:
     """Each document's vector keys: of every passage embedded and sentence vector read."""
     conn = sqlite3.connect(generations.current_generation(index_dir) / generations.SQLITE_FILE)
