@@ -57,9 +57,11 @@ class GtindexGroup(click.Group):
 
         from .errors import GtindexError
         from .render import sanitize_text
+        from .signals import Terminated, unwind_on_termination
 
         try:
-            return super().invoke(ctx)
+            with unwind_on_termination():  # a build killed by SIGTERM cleans up as one stopped by Ctrl-C
+                return super().invoke(ctx)
         except click.UsageError as exc:  # click's own form is three lines (Usage, Try, Error)
             command = f"gtindex {ctx.invoked_subcommand}" if ctx.invoked_subcommand else "gtindex"
             click.echo(f"gtindex: error: {sanitize_text(exc.format_message())} (see `{command} --help`)", err=True)
@@ -72,6 +74,9 @@ class GtindexGroup(click.Group):
             click.echo(f"gtindex: error: the index database is damaged ({sanitize_text(str(exc))}); "
                        "`gtindex doctor` checks it, `gtindex build --rebuild` rebuilds it", err=True)
             sys.exit(EXIT_ERROR)
+        except Terminated as exc:
+            click.echo(f"gtindex: terminated ({exc.name})", err=True)
+            sys.exit(128 + exc.signum)
         except KeyboardInterrupt:
             click.echo("gtindex: interrupted", err=True)
             sys.exit(130)

@@ -153,6 +153,26 @@ def test_builds_killed_at_each_step_of_the_switch_leave_a_searchable_index(index
     assert _leftovers(index_copy) == [] and len(_generations(index_copy)) == 2
 
 
+@pytest.mark.parametrize(("stage", "signum"), [("parsed", signal.SIGTERM), ("written", signal.SIGTERM),
+                                              ("renamed", signal.SIGTERM), ("pointer-written", signal.SIGHUP)])
+def test_an_update_ended_by_sigterm_or_sighup_cleans_up_as_ctrl_c_does(index_copy, tmp_path, stage, signum):
+    """A scheduler's `kill` (SIGTERM) or a closed terminal (SIGHUP) ended the update on the
+    spot with no word, exit 143, leaving a staged or unpublished generation on disk."""
+    copy = tmp_path / "zz-plan-copy.html"
+    shutil.copy(HTML_DIR / PLAN, copy)
+    live = (index_copy / "CURRENT").read_text()
+    process = _Process(["add", str(copy), "--index", str(index_copy)], pause_at=stage)
+    process.wait_for(f"paused at {stage}")
+    process.popen.send_signal(signum)
+
+    assert process.finish(timeout=60) == 128 + signum
+    assert process.lines[-1].strip() == f"gtindex: terminated ({signal.Signals(signum).name})", process.lines
+    assert "Traceback" not in "".join(process.lines)
+    assert _leftovers(index_copy) == [] and (index_copy / "CURRENT").read_text() == live
+    assert _generations(index_copy) == [live.strip()]
+    assert _names_answering(index_copy) == BEFORE
+
+
 def test_builds_killed_after_random_delays_never_break_the_index(base, index_copy, tmp_path):
     sources, _index_dir = base
     grown = tmp_path / "grown"

@@ -199,19 +199,21 @@ def publish_generation(index_dir: Path, staged: Path) -> Path:
     numbers = [int(m.group(1)) for p in index_dir.iterdir() if (m := GENERATION.match(p.name))]
     final = index_dir / f"gen-{max(numbers, default=0) + 1:06d}"
     os.rename(staged, final)
-    _fsync_dir(index_dir)
-    pause_point("renamed")
     pointer_tmp = index_dir / POINTER_TMP
     try:
+        _fsync_dir(index_dir)
+        pause_point("renamed")
         with open(pointer_tmp, "w", encoding="utf-8") as handle:
             handle.write(final.name + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-    except OSError:  # a full disk: CURRENT still names the old generation; free the new one's space
+        pause_point("pointer-written")
+    except BaseException:
+        # A full disk, Ctrl-C, SIGTERM: CURRENT still names the old generation; free the new
+        # one's space now rather than at the next writer's recover().
         pointer_tmp.unlink(missing_ok=True)
         shutil.rmtree(final, ignore_errors=True)
         raise
-    pause_point("pointer-written")
     os.replace(pointer_tmp, index_dir / CURRENT_FILE)
     _fsync_dir(index_dir)
     pause_point("published")

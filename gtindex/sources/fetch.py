@@ -26,18 +26,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import signal
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ..errors import GtindexError
+from ..signals import unwind_on_termination
 from .transport import (
     CHUNK_BYTES,
     MB,
@@ -345,28 +343,7 @@ def fetch(
     progress: Progress | None = None,
 ) -> FetchReport:
     """Fetch every guidance document named by `pages` and `url_lists` into `options.corpus`."""
-    with _sigterm_unwinds():
+    with unwind_on_termination():
         return Fetcher(options).run(pages, url_lists, progress)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM during a fetch: unwinds as Ctrl-C does."""
-
-
-@contextmanager
-def _sigterm_unwinds() -> Iterator[None]:
-    """SIGTERM raises Terminated instead of ending the process on the spot, so that the
-    cleanup on the way out runs: a half-written `.fetch-*.part` is removed, the ledger is
-    either the old or the new one. Only the main thread can set a signal handler."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def terminated(signum, frame):
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, terminated)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
