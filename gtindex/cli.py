@@ -225,10 +225,16 @@ def build(sources, index_dir, workers, rebuild, no_wait, as_json):
     leave the index; documents taken out with `gtindex remove` stay out.
     """
     from .build import build_index, recorded_sources
+    from .errors import GtindexError
+    from .index import generations
 
     index_dir = Path(index_dir)
     if not sources:
         recorded = recorded_sources(index_dir)
+        if not recorded and generations.holds_generations(index_dir):
+            # a damaged index: corpus/ is the default for a new index, never for this one
+            raise GtindexError(f"{index_dir} records no sources that can be read (its CURRENT or manifest is damaged); "
+                               f"give them: `gtindex build --rebuild SOURCES --index {index_dir}`")
         # None: build_index reuses (and checks) the live generation's recorded sources
         sources = (recorded if rebuild else None) if recorded else _default_sources()
     report = build_index(sources, index_dir, progress=not as_json and sys.stderr.isatty(), workers=workers,

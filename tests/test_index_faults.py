@@ -258,6 +258,26 @@ def test_doctor_without_an_index(tmp_path):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("damage", ["manifest", "pointer"])
+def test_a_plain_rebuild_of_an_index_whose_sources_cannot_be_read_asks_for_them(small_index, tmp_path, monkeypatch,
+                                                                                 damage):
+    """`gtindex build --rebuild`, as the errors advise, read no sources from a damaged manifest
+    and rebuilt corpus/ of the folder it ran in (53 documents in place of 2), or failed with
+    'no documents in corpus/' elsewhere."""
+    index_dir = copy_index(small_index, tmp_path / "idx")
+    if damage == "manifest":
+        own_file(live(index_dir) / "manifest.json").write_text("{bad")
+    else:
+        own_file(index_dir / "CURRENT").write_text("garbage\n")
+    monkeypatch.chdir(Path(__file__).resolve().parents[1])  # where corpus/ is the default
+
+    result = run("build", "--rebuild", "--index", index_dir)
+
+    assert result.exit_code == 2
+    assert result.stderr == (f"gtindex: error: {index_dir} records no sources that can be read (its CURRENT or manifest "
+                             f"is damaged); give them: `gtindex build --rebuild SOURCES --index {index_dir}`\n")
+
+
 def test_a_damaged_index_never_crashes_in_a_fresh_process(small_index, tmp_path):
     """The real entry point, not CliRunner: exit 2 and one line on stderr."""
     import subprocess

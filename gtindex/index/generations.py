@@ -109,6 +109,14 @@ def open_generation(index_dir: Path, model_name: str, dim: int) -> Generation:
     return Generation(path, manifest)
 
 
+def holds_generations(index_dir: Path) -> bool:
+    """The folder holds an index, damaged or not: a CURRENT pointer or a numbered generation."""
+    index_dir = Path(index_dir)
+    if (index_dir / CURRENT_FILE).exists():
+        return True
+    return index_dir.is_dir() and any(GENERATION.match(path.name) for path in index_dir.iterdir())
+
+
 def recover(index_dir: Path) -> list[str]:
     """Remove what killed writers left behind; call with the writer lock held.
 
