@@ -141,9 +141,7 @@ def build_index(
                 raise GtindexError(f"{index_dir} records no sources to rebuild from; give the folders or files to index")
             missing = [s for s in previous.sources if not Path(s).exists()]
             if missing:
-                raise GtindexError(
-                    f"recorded source {missing[0]} no longer exists; run `gtindex build` with the sources to index"
-                )
+                raise GtindexError(_missing_source(Path(missing[0]), previous, index_dir))
             wanted = [Path(s) for s in previous.sources]
         else:
             wanted = list(map(Path, sources))
@@ -211,6 +209,16 @@ def remove_documents(
         return _Target(kept, sources, sorted(set(previous.excluded) | found_again))
 
     return _update(Path(index_dir), plan, progress=False, workers=None, rebuild=False, wait=wait, on_wait=on_wait)
+
+
+def _missing_source(source: Path, previous: _Previous, index_dir: Path) -> str:
+    """What to do about a recorded source that is gone: its document can be taken out alone
+    (a build given other sources would drop every document added from elsewhere)."""
+    if previous.files.get(source.name) is not None and str(previous.files[source.name].path) == str(source):
+        return (f"recorded source {source} no longer exists; put it back, or take its document out: "
+                f"`gtindex remove {source.name} --index {index_dir}`")
+    return (f"recorded source {source} no longer exists; put it back (a drive not mounted?), or give the "
+            f"sources to index: `gtindex build SOURCES --index {index_dir}` (documents not under them leave the index)")
 
 
 def recorded_sources(index_dir: Path) -> list[Path]:

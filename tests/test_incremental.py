@@ -284,6 +284,24 @@ def test_an_indexed_file_that_breaks_keeps_the_document_indexed_before(work, tmp
     assert gone.exit_code == 0 and json.loads(gone.stdout)["removed"] == [STABILITY], gone.output
 
 
+def test_an_added_file_that_is_gone_names_the_remove_that_takes_it_out(work, tmp_path):
+    """The advice was `gtindex build SOURCES`, which drops every document added from elsewhere."""
+    sources, index_dir = work
+    page = tmp_path / "x.pdf"
+    shutil.copy(PDF_DIR / DONATION, page)
+    runner = CliRunner()
+    assert runner.invoke(main, ["add", str(page), "--index", str(index_dir)]).exit_code == 0
+    page.unlink()
+
+    stuck = runner.invoke(main, ["build", "--index", str(index_dir)])
+
+    assert stuck.exit_code == 2
+    assert stuck.stderr == (f"gtindex: error: recorded source {page.resolve()} no longer exists; put it back, "
+                            f"or take its document out: `gtindex remove x.pdf --index {index_dir}`\n")
+    assert runner.invoke(main, ["remove", "x.pdf", "--index", str(index_dir)]).exit_code == 0
+    assert runner.invoke(main, ["build", "--index", str(index_dir)]).exit_code == 0
+
+
 def _embedded_hashes(index_dir: Path) -> dict[str, set[str]]:
     """Each document's vector keys: of every passage embedded and sentence vector read."""
     conn = sqlite3.connect(generations.current_generation(index_dir) / generations.SQLITE_FILE)
