@@ -367,7 +367,10 @@ def _build(
     report.skipped.sort()
     report.duplicates.sort()
     fingerprint = manifests.fingerprint(_fingerprint_header(target, report), documents, names, passages, spans, links)
-    if previous is not None and previous.manifest.get("fingerprint") == fingerprint:
+    # The same rows over intact files: nothing to write. A damaged live generation (a file
+    # missing or cut short) is written afresh from the same rows, its vectors from the cache.
+    if (previous is not None and previous.manifest.get("fingerprint") == fingerprint
+            and not generations.damaged_file(previous.path, previous.manifest)):
         report.up_to_date = True
         report.reused = len(_texts_to_embed(passages, spans)) + len(_readings(spans, places))
         report.generation = previous.path.name

@@ -278,6 +278,26 @@ def test_a_plain_rebuild_of_an_index_whose_sources_cannot_be_read_asks_for_them(
                              f"is damaged); give them: `gtindex build --rebuild SOURCES --index {index_dir}`\n")
 
 
+@pytest.mark.parametrize("damage", ["vectors.faiss", "spans.faiss", "model"])
+def test_a_plain_build_mends_a_damaged_live_generation(small_index, tmp_path, damage):
+    """It said 'up to date, nothing written', exit 0, and search went on failing."""
+    index_dir = copy_index(small_index, tmp_path / "idx")
+    damaged_path = live(index_dir) / damage
+    if damage == "model":
+        shutil.rmtree(damaged_path)
+    else:
+        own_file(damaged_path)
+        truncate(damaged_path)
+    assert run("search", QUERY, "--index", index_dir).exit_code == 2
+
+    result = run("build", "--index", index_dir, "--json")
+
+    assert result.exit_code == 0 and not json.loads(result.stdout)["up_to_date"], result.output
+    assert json.loads(result.stdout)["embedded"] == 0  # the vectors come from the cache
+    assert run("search", QUERY, "--index", index_dir).exit_code == 0
+    assert run("doctor", "--index", index_dir).exit_code == 0
+
+
 def test_a_damaged_index_never_crashes_in_a_fresh_process(small_index, tmp_path):
     """The real entry point, not CliRunner: exit 2 and one line on stderr."""
     import subprocess

@@ -100,13 +100,21 @@ def open_generation(index_dir: Path, model_name: str, dim: int) -> Generation:
     problem = incompatibility(manifest, model_name, dim)
     if problem:
         raise IndexError_(f"index {index_dir} {problem}")
+    problem = damaged_file(path, manifest)
+    if problem:
+        raise IndexError_(f"{problem}; rebuild with `gtindex build --rebuild`")
+    return Generation(path, manifest)
+
+
+def damaged_file(path: Path, manifest: dict) -> str | None:
+    """The first file the manifest lists that is missing or not its recorded size, said."""
     for name, size in manifest.get("files", {}).items():
         file = path / name
         if not file.is_file():
-            raise IndexError_(f"{file} is missing; rebuild with `gtindex build --rebuild`")
+            return f"{file} is missing"
         if file.stat().st_size != size:
-            raise IndexError_(f"{file} is truncated or altered; rebuild with `gtindex build --rebuild`")
-    return Generation(path, manifest)
+            return f"{file} is truncated or altered"
+    return None
 
 
 def holds_generations(index_dir: Path) -> bool:

@@ -134,7 +134,7 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(sqlite_uri(path), uri=True, check_same_thread=False)
         conn.execute("SELECT count(*) FROM meta").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise IndexError_(f"{path} cannot be read ({exc}); rebuild with `gtindex build`") from None
+        raise IndexError_(f"{path} cannot be read ({exc}); rebuild with `gtindex build --rebuild`") from None
     conn.row_factory = sqlite3.Row
     return conn
 
