@@ -92,10 +92,15 @@ class GtindexGroup(click.Group):
             _quiet_stdout()
             sys.exit(EXIT_FOUND)
         except OSError as exc:
-            if exc.errno not in OUTPUT_FAULTS:
-                raise
-            _quiet_stdout()  # `> /dev/full`: the index was only read; the output could not be written
-            click.echo(f"gtindex: error: cannot write the output ({exc.strerror}); free space where it goes", err=True)
+            if exc.errno in OUTPUT_FAULTS and exc.filename is None:  # a write to stdout names no file
+                _quiet_stdout()  # `> /dev/full`: the index was only read; the output could not be written
+                click.echo(f"gtindex: error: cannot write the output ({exc.strerror}); free space where it goes",
+                           err=True)
+                sys.exit(EXIT_ERROR)
+            # A fault no command foresaw (--index under a file, a folder where LOCK should be):
+            # still one line naming the path, not a traceback with exit 1 ("nothing found").
+            where = f"{sanitize_text(os.fsdecode(exc.filename))}: " if exc.filename is not None else ""
+            click.echo(f"gtindex: error: {where}{exc.strerror or exc}; check that path and its permissions", err=True)
             sys.exit(EXIT_ERROR)
 
 

@@ -226,3 +226,19 @@ def test_a_stalled_client_does_not_delay_other_searches_on_the_server(small_inde
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
     assert server.returncode == 0, server.stderr.read()
+
+
+def test_an_index_path_under_a_file_or_a_folder_in_place_of_lock_is_one_line(small_index, tmp_path):
+    """Faults no command foresaw were tracebacks with exit 1 ("nothing found")."""
+    (tmp_path / "afile").write_text("not a folder")
+    page = HTML_DIR / "asgct-strategic-plan.html"
+    result = gtindex("add", page, "--index", tmp_path / "afile" / "idx", cwd=tmp_path)
+    assert one_line_error(result) == (f"gtindex: error: {tmp_path / 'afile' / 'idx'}: Not a directory; "
+                                      "check that path and its permissions")
+
+    index_dir = tmp_path / "idx"
+    shutil.copytree(small_index, index_dir)
+    (index_dir / "LOCK").unlink(missing_ok=True)
+    (index_dir / "LOCK").mkdir()
+    result = gtindex("add", page, "--index", index_dir, cwd=tmp_path)
+    assert one_line_error(result) == f"gtindex: error: {index_dir / 'LOCK'}: Is a directory; check that path and its permissions"
