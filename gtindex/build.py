@@ -468,7 +468,8 @@ def _load_documents(
 ) -> tuple[list[Document], dict[str, dict[str, str]]]:
     """One Document per distinct content, and each document's file names ({name: path}).
 
-    Files with identical content are indexed once, under the first name in sort order.
+    Files with identical content are indexed once, under the name the index knew it by, else
+    the first name in sort order.
     Documents come sorted by name so that a rebuild over the same files writes the same
     rows in the same order.
     """
@@ -494,9 +495,12 @@ def _load_documents(
         documents_by_hash[sha_of[Path(path)]] = result
     report.reparsed = len(to_parse)
 
+    # The name a document was indexed under stays its name when a copy comes in under a name
+    # that sorts first: citations, --json's "doc" and scripts keyed on it must not change.
+    indexed_as = dict(previous.conn.execute("SELECT sha256, doc FROM documents")) if previous is not None else {}
     documents, names = [], {}
     for sha, document in documents_by_hash.items():
-        group = by_hash[sha]
+        group = sorted(by_hash[sha], key=lambda f: f.name != indexed_as.get(sha))  # stable: else by name
         document.doc = group[0].name
         document.sha256 = sha
         names[document.doc] = {f.name: str(f.path) for f in group}

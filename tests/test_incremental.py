@@ -302,6 +302,21 @@ def test_an_added_file_that_is_gone_names_the_remove_that_takes_it_out(work, tmp
     assert runner.invoke(main, ["build", "--index", str(index_dir)]).exit_code == 0
 
 
+def test_a_copy_added_under_a_name_that_sorts_first_does_not_rename_the_document(work, tmp_path):
+    """`add copy-a.pdf` (the same bytes as an indexed guidance) made copy-a.pdf the name hits,
+    --json's "doc", list and show used; the old name became an alias."""
+    from gtindex.search import Index
+
+    sources, index_dir = work
+    copy = tmp_path / "a-copy.pdf"
+    shutil.copy(sources / STABILITY, copy)
+    added = CliRunner().invoke(main, ["add", str(copy), "--index", str(index_dir), "--json"])
+    assert added.exit_code == 0 and json.loads(added.stdout)["duplicates"] == [["a-copy.pdf", STABILITY]], added.output
+    with Index.open(index_dir) as index:
+        assert index.search(QUERIES[0], k=1)[0].doc == STABILITY
+        assert index.find_document("a-copy.pdf").doc == STABILITY
+
+
 def _embedded_hashes(index_dir: Path) -> dict[str, set[str]]:
     """Each document's vector keys: of every passage embedded and sentence vector read."""
     conn = sqlite3.connect(generations.current_generation(index_dir) / generations.SQLITE_FILE)
