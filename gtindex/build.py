@@ -192,6 +192,8 @@ def remove_documents(
     on_wait: Callable[[str], None] | None = None,
 ) -> BuildReport:
     """Take documents out of the index, by file name or sha256 prefix (all names of that content)."""
+    if not generations.holds_generations(index_dir):  # before the lock: it would make the folder and a LOCK
+        raise IndexError_(f"no index at {index_dir}; nothing to remove")
 
     def plan(previous: _Previous | None, report: BuildReport) -> _Target:
         if previous is None:

@@ -242,3 +242,15 @@ def test_an_index_path_under_a_file_or_a_folder_in_place_of_lock_is_one_line(sma
     (index_dir / "LOCK").mkdir()
     result = gtindex("add", page, "--index", index_dir, cwd=tmp_path)
     assert one_line_error(result) == f"gtindex: error: {index_dir / 'LOCK'}: Is a directory; check that path and its permissions"
+
+
+def test_remove_on_a_folder_without_an_index_leaves_nothing_behind(tmp_path):
+    result = gtindex("remove", "x.pdf", "--index", tmp_path / "none", cwd=tmp_path)
+    assert one_line_error(result) == f"gtindex: error: no index at {tmp_path / 'none'}; nothing to remove"
+    assert not (tmp_path / "none").exists()  # it made the folder and a LOCK file in it
+
+
+def test_a_name_typed_short_is_suggested_in_full(small_index, tmp_path):
+    result = gtindex("show", "fda-gt-rare", "--lines", "1", "--index", small_index, cwd=tmp_path)
+    assert one_line_error(result) == (f"gtindex: error: no document named 'fda-gt-rare' in {small_index}; "
+                                      "did you mean fda-gt-rare-diseases-draft-2018.pdf?")

@@ -58,7 +58,10 @@ def resolve(names: Mapping[str, str], name: str, index_dir: Path) -> set[str]:
             raise GtindexError(f"sha256 prefix {name} matches {len(matches)} documents; give more digits")
         if matches:
             return {n for n, sha in names.items() if sha in matches}
-    close = get_close_matches(name, sorted(names), n=5, cutoff=0.5)
+    # A name typed short ("fda-gt-rare") is too unlike the whole one for difflib: names it
+    # begins come first.
+    begun = sorted(n for n in names if n.casefold().startswith(name.casefold()))
+    close = list(dict.fromkeys(begun + get_close_matches(name, sorted(names), n=5, cutoff=0.5)))[:5]
     hint = f"; did you mean {', '.join(close)}?" if close else f"; `gtindex list --index {index_dir}` shows the names"
     raise GtindexError(f"no document named {name!r} in {index_dir}{hint}")
 
