@@ -191,6 +191,21 @@ def test_corpus_sections_never_come_from_toc_or_cover(corpus_parsed):
                 assert line.kind != KIND_HEADING, (name, line)
 
 
+def test_table_and_figure_captions_are_no_sections(corpus_parsed):
+    """A bold "TABLE 2. Class 2 solvents ..." opened a section: the text after the table was
+    cited under the caption ("§ TABLE 2. ...") where the page says 4.2 until the next heading."""
+    caption = re.compile(r"(?i)^(table|figure)\s+(\d+|[ivx]+)\b")
+    captions = 0
+    for name, (doc, _, _) in corpus_parsed.items():
+        for line in doc.lines:
+            assert not any(caption.match(part) for part in line.section.split(" > ")), (name, line)
+            captions += bool(caption.match(line.text))
+    assert captions >= 20  # the ICH guidelines' tables and figures are in the corpus
+    q3c = corpus_parsed["ich-q3c-r8-residual-solvents-2021.pdf"][0]
+    table_2 = next(line for line in q3c.lines if line.text.startswith("TABLE 2. Class 2 solvents"))
+    assert table_2.kind == KIND_BODY and table_2.section.endswith("4.2 Solvents to Be Limited")
+
+
 # ------------------------------------------------------------------------------------------
 # the Rare Diseases reconstruction, line by line
 

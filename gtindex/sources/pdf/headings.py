@@ -49,6 +49,13 @@ _H_PAREN_NUM = re.compile(r"^\((?P<num>\d{1,2})\)\s+(?P<title>\S.*)$")
 _H_PAREN_LOWER = re.compile(r"^\((?P<num>[a-z])\)\s+(?P<title>\S.*)$")
 
 
+# A table or figure caption ("Table 1: Analytical target profile", "TABLE 2. Class 2
+# solvents ...", "Figure 2 Ishikawa diagram"), often set in bold: a label of what follows,
+# not a section. As a section it took over the path of the text after it, so a sentence
+# of 4.2 after Table 2 was cited "§ TABLE 2. Class 2 solvents ..." until the next heading.
+_CAPTION = re.compile(r"^(?:table|figure|fig\.|exhibit|chart|diagram|graph)\s+(?:\d+|[IVXLC]+|[A-Z])(?:[-.:)]|\s|$)",
+                      re.IGNORECASE)
+
 BOX_TOL = 1  # points of slack when a vertical rule is tested against a row's middle and ends
 BOX_LEFT_REACH = 30  # points: a box's left border lies at most this far left of the row
 CAPS_MIN_SHARE = 0.85  # share of letters in capitals for a title to count as set in capitals
@@ -157,6 +164,8 @@ def heading_candidate(row: Row, body_size: float):
     if row.kind == KIND_FOOTNOTE or not row.upright or row.toc or len(text) > HEADING_MAX_ROW_CHARS:
         return None
     if is_leader_row(text) or re.search(r"\s\d{1,3}$", text) and LEADER_RE.search(text):
+        return None
+    if _CAPTION.match(text):
         return None
     style = styled(row, body_size)
     m = _heading_match(text)
