@@ -206,6 +206,21 @@ def test_table_and_figure_captions_are_no_sections(corpus_parsed):
     assert table_2.kind == KIND_BODY and table_2.section.endswith("4.2 Solvents to Be Limited")
 
 
+def test_a_footnote_carried_over_under_word_s_full_width_separator_stays_a_footnote(corpus_parsed):
+    """Word sets the rest of a footnote carried to the next page under a rule the width of the
+    text (0.77 of Letter), wider than a footnote rule may be: it was read as body lines, cited
+    with computed numbers, and `show --footnote 36` left it out. A wide rule on a cover page
+    or above a table stays a border."""
+    draft = corpus_parsed["fda-referencing-approved-drug-products-anda-draft-2017.pdf"][0]
+    carried = [line for line in draft.lines if line.page == 11 and line.text.startswith("criteria, or is necessary")]
+    assert carried and all(line.kind == KIND_FOOTNOTE and line.footnote == 36 for line in carried)
+    doxil = next(line for line in draft.lines if line.text.startswith("example, in June 2013, FDA removed Doxil"))
+    assert doxil.kind == KIND_FOOTNOTE and doxil.footnote == 38
+    for name in ("fda-bioanalytical-method-validation-2018.pdf", "ich-q6a-specifications-1999.pdf"):
+        first_pages = [line for line in corpus_parsed[name][0].lines if line.page <= 2]
+        assert not any(line.kind == KIND_FOOTNOTE for line in first_pages), name
+
+
 # ------------------------------------------------------------------------------------------
 # the Rare Diseases reconstruction, line by line
 

@@ -19,7 +19,11 @@ TOC_TITLE_ROWS = 4  # a "Contents" title is among a page's first this many rows
 TOC_MIN_LEADERS = 3  # an untitled page with fewer dot-leader rows is not a contents page...
 TOC_MIN_LEADER_SHARE = 0.3  # ...nor one where leader rows are less than this share of its rows
 RULE_MIN_Y = 0.35  # share of page height: a footnote rule lies below it; higher rules are borders or tables
-RULE_MAX_WIDTH = 0.75  # share of page width: a footnote rule is at most this long; wider is a border
+RULE_MAX_WIDTH = 0.75  # share of page width: a footnote rule is at most this long; wider is a border...
+# ...except Word's continuation separator, the full text width (0.77 of Letter), above the
+# rest of a footnote carried over from the page before: taken only on a page after one with
+# footnotes, and only when the first row under it is no new footnote.
+CONTINUATION_RULE_MAX_WIDTH = 0.8
 RULE_LEFT_TOL = 40  # points: a footnote rule starts at most this far right of the text's left edge
 UNDERLINE_ABOVE = 3.5  # points: a word whose bottom is at most this far above a rule is underlined by it...
 UNDERLINE_BELOW = 1.0  # ...or at most this far below it (a hyperlink, not the footnote separator)
@@ -45,21 +49,24 @@ def is_leader_row(text: str) -> bool:
     return bool(LEADER_RE.search(text)) and bool(re.search(r"(?:\d+|[ivx]+)\s*$", text))
 
 
-def _mark_footnotes(page: Page, body_size: float) -> None:
+def _mark_footnotes(page: Page, body_size: float, after_footnotes: bool = False) -> None:
     rows = [r for r in page.rows if not r.drop and r.upright]
     if not rows:
         return
     # a short rule in the lower part of the page, starting near the text's left edge
     left = min(r.x0 for r in rows)
+    widest = CONTINUATION_RULE_MAX_WIDTH if after_footnotes else RULE_MAX_WIDTH
     rule_y = None
     for y, x0, x1 in page.rules:
-        if y > RULE_MIN_Y * page.height and x1 - x0 <= RULE_MAX_WIDTH * page.width and x0 <= left + RULE_LEFT_TOL:
+        if y > RULE_MIN_Y * page.height and x1 - x0 <= widest * page.width and x0 <= left + RULE_LEFT_TOL:
             underline = any(
                 y - UNDERLINE_ABOVE <= w.bottom <= y + UNDERLINE_BELOW and w.x0 < x1 and w.x1 > x0 for r in rows for w in r.words
             )
             if underline:
                 continue  # a hyperlink underline, not the footnote separator
             below = [r for r in rows if r.top >= y - BELOW_RULE_TOL]
+            if below and x1 - x0 > RULE_MAX_WIDTH * page.width and min(below, key=lambda r: r.top).lead_marker is not None:
+                continue  # a wide rule above a new footnote: a border, not a continuation separator
             if below and all(r.size < body_size - FOOTNOTE_SIZE_DROP and r.line is None for r in below):
                 if rule_y is None or y < rule_y:
                     rule_y = y
@@ -105,5 +112,7 @@ def mark_footnotes(pages: list[Page], body_size: float) -> None:
     """Pass 8: footnotes. Reads `Page.rules`, `Row.drop`, `Row.size`, `Row.line`,
     `Row.lead_marker`. Sets `Row.kind` (KIND_FOOTNOTE), `Row.footnote`, and takes a leading
     footnote number out of `Row.words`."""
+    after_footnotes = False
     for page in pages:
-        _mark_footnotes(page, body_size)
+        _mark_footnotes(page, body_size, after_footnotes)
+        after_footnotes = any(row.kind == KIND_FOOTNOTE for row in page.rows if not row.drop)
