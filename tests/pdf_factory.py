@@ -125,8 +125,10 @@ def make_pdf(
     draft: bool = False,
     title: str = "",
     metadata_title: str | None = None,
+    restart_each_page: bool = False,
 ) -> Path:
-    """Write `pages` to `path` and return the path."""
+    """Write `pages` to `path` and return the path (`restart_each_page`: numbers start again
+    at 1 on every numbered page, as some guidances print them)."""
     path = Path(path)
     width, height = letter
     c = canvas.Canvas(str(path), pagesize=letter, invariant=1)
@@ -138,6 +140,8 @@ def make_pdf(
         return height - top_offset
 
     for page in pages:
+        if restart_each_page:
+            number = 0
         if page.header:
             c.setFont("Times-BoldItalic", 12)
             c.drawCentredString(width / 2, ypos(50), "Contains Nonbinding Recommendations")

@@ -345,6 +345,25 @@ def _numbered_fixture(tmp_path: Path, numbered: bool) -> Path:
     return make_pdf(tmp_path / ("numbered.pdf" if numbered else "plain.pdf"), pages, numbered=numbered, draft=True)
 
 
+def test_numbering_that_restarts_on_a_page_whose_line_1_is_blank_is_kept(tmp_path):
+    """Numbers starting again at 1 on each page were followed only when the page's first
+    numbered row was 1: with a blank line 1 (its number printed beside nothing), every
+    number of the page was dropped and its lines cited with computed numbers."""
+    words = "stopping rules for early phase trials of gene therapy products in rare diseases".split()
+    body = [Text(" ".join(words[k:] + words[:k])) for k in range(12)]
+    pages = [
+        Page(label=None, numbered=False, header=False, items=[Text("Restarted Numbering Guidance", size=20, bold=True)]),
+        Page(label="1", items=[Heading("I. INTRODUCTION"), *body]),
+        Page(label="2", items=[Blank(), *body]),  # line 1 blank: the first numbered row is 2
+        Page(label="3", items=[*body]),
+    ]
+    doc = parse_pdf(make_pdf(tmp_path / "restart.pdf", pages, numbered=True, draft=True, restart_each_page=True))
+    assert doc.line_kind == "printed"
+    for page, first in ((3, 2), (4, 1)):
+        numbers = [line.line for line in doc.lines if line.page == page and line.kind == KIND_BODY]
+        assert numbers == list(range(first, first + 12)), (page, numbers)
+
+
 def test_generated_numbered_document(tmp_path):
     doc = parse_pdf(_numbered_fixture(tmp_path, numbered=True))
     assert doc.line_kind == "printed"

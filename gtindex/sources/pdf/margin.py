@@ -163,12 +163,21 @@ def _enforce_increasing(pages: list[Page]) -> None:
             if row.line is None:
                 continue
             if row.line <= last or row.line > last + MARGIN_MAX_JUMP:
-                if row.line == 1 and last > 0 and row is _first_numbered(page):
+                if last > 0 and row is _first_numbered(page) and _restarts(page, row):
                     last = row.line  # numbering restarts on this page
                     continue
                 row.line = None
                 continue
             last = row.line
+
+
+def _restarts(page: Page, row: Row) -> bool:
+    """The page's numbering starts again at 1: its first numbered row is 1, or the page's
+    margin prints 1 (beside a blank line) and every number from there to this row's."""
+    if row.line == 1:
+        return True
+    printed = {number for number, _baseline, _word in page.margin}
+    return all(number in printed for number in range(1, row.line + 1))
 
 
 def _first_numbered(page: Page) -> Row | None:
