@@ -153,6 +153,20 @@ def test_status_and_date_match_sources(corpus_parsed, sources_meta):
     assert not bad_date
 
 
+def test_a_title_never_runs_into_the_disclaimer(corpus_parsed):
+    """A cover set all in one type size (the CPG: its title in bold 11 pt) took the line after
+    the boilerplate into the title: "... Subject to Pre-Market Approval topic. It does not
+    create or confer any rights for or on any person and does not operate to bind FDA or",
+    printed in every citation of the document."""
+    disclaimer = re.compile(r"(?i)create or confer|current thinking|bind (FDA|the public)|\btopic\.")
+    assert not [(name, doc.title) for name, (doc, _, _) in corpus_parsed.items() if disclaimer.search(doc.title)]
+    import pdfplumber
+
+    cpg = "fda-cpg-490-100-process-validation-2011.pdf"
+    with pdfplumber.open(PDF_DIR / cpg) as pdf:  # the title as the PDF's own metadata gives it
+        assert corpus_parsed[cpg][0].title == pdf.metadata["Title"]
+
+
 def _page_text(lines) -> str:
     return norm(" ".join(line.text for line in lines))
 

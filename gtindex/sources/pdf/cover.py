@@ -131,8 +131,7 @@ def _title(cover_rows: list[Row], meta: dict, body_size: float) -> str:
         elif chosen:
             break
     if not chosen and rows:
-        big = max(r.max_size for r in rows)
-        chosen = [r for r in rows if r.max_size >= TITLE_FALLBACK_SHARE * big][:TITLE_FALLBACK_ROWS]
+        chosen = _leading_rows_of_the_largest_type(ordered, rows)
     title = ""
     for r in chosen:
         if title.endswith("-") and not title.endswith(" -"):
@@ -143,6 +142,24 @@ def _title(cover_rows: list[Row], meta: dict, body_size: float) -> str:
         title = str(meta.get("Title") or "").strip()
     title = _TITLE_STRIP_RE.sub("", re.sub(r"\s+", " ", title)).strip(" ;:,")
     return title
+
+
+def _leading_rows_of_the_largest_type(ordered: list[Row], rows: list[Row]) -> list[Row]:
+    """No display type on the cover (a CPG set all in 11 pt, its title in bold): the first run
+    of rows in the largest type, at most TITLE_FALLBACK_ROWS, ended by a boilerplate row. The
+    run used to skip the boilerplate, taking the disclaimer's next line into the title
+    ("... Pre-Market Approval topic. It does not create or confer any rights ...")."""
+    big = max(r.max_size for r in rows)
+    chosen: list[Row] = []
+    for r in ordered:
+        large = r in rows and r.max_size >= TITLE_FALLBACK_SHARE * big
+        if large:
+            chosen.append(r)
+        elif chosen:
+            break
+        if len(chosen) == TITLE_FALLBACK_ROWS:
+            break
+    return chosen
 
 
 def _date(pages: list[Page]) -> str:
