@@ -218,6 +218,14 @@ def test_table_and_figure_captions_are_no_sections(corpus_parsed):
     q3c = corpus_parsed["ich-q3c-r8-residual-solvents-2021.pdf"][0]
     table_2 = next(line for line in q3c.lines if line.text.startswith("TABLE 2. Class 2 solvents"))
     assert table_2.kind == KIND_BODY and table_2.section.endswith("4.2 Solvents to Be Limited")
+    # nor a heading's next line: "VII. APPENDIX" ran on into "Table 1. Recommendations ...",
+    # grew into a bold paragraph and opened no section (the appendix's 526 lines were VI.B's)
+    validation = corpus_parsed["fda-bioanalytical-method-validation-2018.pdf"][0]
+    appendix = next(line for line in validation.lines if line.text == "VII. APPENDIX")
+    assert appendix.kind == KIND_HEADING and appendix.section == "VII. APPENDIX"
+    caption = next(line for line in validation.lines
+                   if line.page == appendix.page and line.text.startswith("Table 1. Recommendations and Acceptance"))
+    assert caption.kind == KIND_BODY and caption.section == "VII. APPENDIX"
 
 
 def test_a_footnote_carried_over_under_word_s_full_width_separator_stays_a_footnote(corpus_parsed):

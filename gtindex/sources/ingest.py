@@ -28,7 +28,7 @@ from .html import HTML_TAG, parse_html
 
 # Part of the index's parsed-document cache key (build.py): bump it whenever the output of
 # sources/html.py or sources/pdf/ changes, so that the next build parses every file again.
-PARSER_VERSION = "6"  # 3: captions are no sections; 4: footnotes carried under a full-width rule; 5: restarts after a blank line 1; 6: a one-size cover's title
+PARSER_VERSION = "7"  # 3: captions are no sections; 4: footnotes carried under a full-width rule; 5: restarts after a blank line 1; 6: a one-size cover's title; 7: a caption never continues a heading
 
 SOURCE_SUFFIXES = {".pdf", ".html", ".htm"}
 PDF_MAGIC = b"%PDF-"

@@ -158,6 +158,11 @@ def styled(row: Row, body_size: float) -> str | None:
     return None
 
 
+def is_caption(text: str) -> bool:
+    """A table or figure caption: never a heading, nor a heading's next line."""
+    return bool(_CAPTION.match(text))
+
+
 def heading_candidate(row: Row, body_size: float):
     """Classify a row: ('numbered', style, num, title) / ('plain', title) / None."""
     text = row.text
@@ -165,7 +170,7 @@ def heading_candidate(row: Row, body_size: float):
         return None
     if is_leader_row(text) or re.search(r"\s\d{1,3}$", text) and LEADER_RE.search(text):
         return None
-    if _CAPTION.match(text):
+    if is_caption(text):
         return None
     style = styled(row, body_size)
     m = _heading_match(text)

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from ...documents import KIND_FOOTNOTE, KIND_HEADING, SECTION_SEPARATOR
-from .headings import heading_candidate, in_box, roman_value, styled
+from .headings import heading_candidate, in_box, is_caption, roman_value, styled
 from .model import Page, Row
 
 
@@ -125,6 +125,9 @@ class _Candidates:
             and style == styled(prev, self.body_size)
             and (style != "bold" or r.frac("bold") >= HEADING_LINE_BOLD_SHARE)
             and (not prev.text.endswith((".", ":", "?")) or open_appendix)
+            # "VII. APPENDIX" then "Table 1. Recommendations ...": the caption of what follows
+            # ran into the heading, which, grown into a bold paragraph, then opened no section
+            and not is_caption(r.text)
         )
 
 
