@@ -532,7 +532,7 @@ def show(doc, numbers, page, footnote, index_dir, as_json):
         raise click.UsageError("give --footnote N or --lines A-B, not both")
     with Index.open(index_dir) as index:
         info, rows = index.footnote(doc, footnote, page) if footnote is not None else index.lines(doc, numbers, page)
-        short = index.beyond(doc, numbers, page) if numbers is not None else None
+        short = index.beyond(info, numbers, page) if numbers is not None else None
     if as_json:
         keys = ("page", "page_label", "line", "line_on_page", "kind", "section", "text", "footnote")
         click.echo(terminal_safe_json({"doc": info.doc, "title": info.title, "line_kind": info.line_kind,
@@ -562,7 +562,7 @@ def eval_command(gold, index_dir, modes, as_json):
 
     with Index.open(index_dir) as index:
         reports = [evaluate(index, gold, mode) for mode in (modes or ("hybrid",))]
-        unheld = unheld_documents(index, gold)
+        unheld = unheld_documents(index, [result.query for result in reports[0].results])
     if unheld:
         shown = ", ".join(sanitize_text(name) for name in unheld[:3]) + (", ..." if len(unheld) > 3 else "")
         click.echo(f"gtindex: warning: {gold} names {len(unheld)} document{'s' if len(unheld) > 1 else ''} "

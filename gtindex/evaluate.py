@@ -232,11 +232,11 @@ def evaluate(index: Index, gold_path: Path, mode: str = "hybrid") -> EvalReport:
     )
 
 
-def unheld_documents(index: Index, gold_path: Path) -> list[str]:
+def unheld_documents(index: Index, queries: list[GoldQuery]) -> list[str]:
     """Documents a gold set names that the index holds under no name: their queries can only
     miss, so the scores say nothing about them (a gold set for another corpus, a typo)."""
     held = {name for (name,) in index.conn.execute("SELECT name FROM doc_names")}
-    named = {entry.doc for query in load_gold(gold_path) for entry in query.gold}
+    named = {entry.doc for query in queries for entry in query.gold}
     return sorted(named - held)
 
 

@@ -49,6 +49,12 @@ def misspelled(path: Path | str, query: str) -> dict[str, list[str]]:
         conn.close()
 
 
+def _numbering(info: DocumentInfo, page: int | None) -> tuple[str, str]:
+    """How `show`'s messages name a document's numbers: "line" or "paragraph", and where."""
+    what = "paragraph" if info.line_kind == LINE_KIND_PARAGRAPH else "line"
+    return what, f" on PDF page {page}" if page is not None else ""
+
+
 class Index:
     """A read-only view of the live generation of an index directory."""
 
@@ -152,26 +158,22 @@ class Index:
             column = "line_on_page"
         return column
 
-    def beyond(self, name: str, numbers: tuple[int, int], page: int | None = None) -> str | None:
-        """What part of a range `show` found lines in runs past the document's (or page's) first
-        or last line, said as a warning; None when all of it lies within. A citation of
-        "lines 418–500" is wrong even though lines 418–420 exist."""
-        info = self.find_document(name)
-        column = self._column(info, numbers, page)
-        span = self._range(info, column, page)
+    def beyond(self, info: DocumentInfo, numbers: tuple[int, int], page: int | None = None) -> str | None:
+        """What part of a range `show` found lines in (`lines` gave `info`) runs past the
+        document's (or page's) first or last line, said as a warning; None when all of it lies
+        within. A citation of "lines 418–500" is wrong even though lines 418–420 exist."""
+        span = self._range(info, self._column(info, numbers, page), page)
         if span is None or span[0] <= numbers[0] and numbers[1] <= span[1]:
             return None
-        what = "paragraph" if info.line_kind == LINE_KIND_PARAGRAPH else "line"
-        place = f" on PDF page {page}" if page is not None else ""
+        what, place = _numbering(info, page)
         return (f"{info.doc}: only part of {what}s {numbers[0]}–{numbers[1]}{place} exists; "
                 f"{what}s{place} run {span[0]}–{span[1]}")
 
     def _no_lines(self, info: DocumentInfo, column: str, numbers: tuple[int, int], page: int | None) -> str:
         """Why `show` has nothing at these numbers: they lie outside the document's (or page's)
         numbers, or inside them on lines without text (a margin number beside a blank line)."""
-        what = "paragraph" if info.line_kind == LINE_KIND_PARAGRAPH else "line"
+        what, place = _numbering(info, page)
         asked = f"{what} {numbers[0]}" if numbers[0] == numbers[1] else f"{what}s {numbers[0]}–{numbers[1]}"
-        place = f" on PDF page {page}" if page is not None else ""
         span = self._range(info, column, page)
         if span is None:
             return f"{info.doc} has no {asked}{place}; it has no numbered {what}s{place}"
@@ -211,11 +213,10 @@ class Index:
 
     def _nearest(self, info: DocumentInfo, column: str, numbers: tuple[int, int], page: int | None) -> tuple[int, int]:
         """The numbers with text just before and just after a range inside the document's."""
-        sql = f"SELECT max({column}) FROM lines WHERE doc_id = ? AND {column} < ?{{0}} UNION ALL " \
-              f"SELECT min({column}) FROM lines WHERE doc_id = ? AND {column} > ?{{0}}"
-        on_page = [page] if page is not None else []
-        params = [info.doc_id, numbers[0], *on_page, info.doc_id, numbers[1], *on_page]
-        before, after = (row[0] for row in self.conn.execute(sql.format(" AND page = ?" if page is not None else ""), params))
+        on_page, extra = (" AND page = ?", [page]) if page is not None else ("", [])
+        where = f"FROM lines WHERE doc_id = ?{on_page} AND {column}"
+        before = self.conn.execute(f"SELECT max({column}) {where} < ?", [info.doc_id, *extra, numbers[0]]).fetchone()[0]
+        after = self.conn.execute(f"SELECT min({column}) {where} > ?", [info.doc_id, *extra, numbers[1]]).fetchone()[0]
         return before, after
 
     def _range(self, info: DocumentInfo, column: str, page: int | None) -> tuple[int, int] | None:
